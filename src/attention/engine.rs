@@ -1,0 +1,79 @@
+//! The fused kernel: each query row streams over key blocks with an online
+//! softmax; the output row itself is the accumulator.
+
+use super::row::{Problem, RowPlan};
+use crate::kernels::{OnlineSoftmax, axpy, dot_rows, scale};
+
+/// Keys scored per block: the only per-row scratch (128 bytes on the stack).
+pub(crate) const BLOCK_KEYS: usize = 32;
+
+/// Computes output rows `first_row ..` into `out` (whole rows of `dv`), for
+/// as many rows as `out` holds and `nq` allows.
+pub(crate) fn attend_rows(problem: &Problem<'_>, first_row: usize, out: &mut [f32]) {
+    let scale = problem.scale();
+    for (i, out_row) in (first_row..).zip(out.chunks_exact_mut(problem.dv.max(1))) {
+        match problem.row(i, scale) {
+            Some(plan) => attend_row(problem, &plan, out_row),
+            None => break,
+        }
+    }
+}
+
+/// One output row: `softmax(q·Kᵀ·scale + bias)·V` over the visible keys.
+fn attend_row(problem: &Problem<'_>, plan: &RowPlan<'_>, out: &mut [f32]) {
+    out.fill(0.0);
+    let mut state = OnlineSoftmax::new();
+    let mut scores = [0.0f32; BLOCK_KEYS];
+    let (d, dv) = (problem.d, problem.dv);
+    let mut start = plan.keys.start;
+    while start < plan.keys.end {
+        let end = plan.keys.end.min(start + BLOCK_KEYS);
+        let keys = problem.k.get(start * d..end * d).unwrap_or_default();
+        let values = problem.v.get(start * dv..end * dv).unwrap_or_default();
+        let block = scores.get_mut(..end - start).unwrap_or_default();
+        if plan.has_per_key_masking() {
+            masked_block(plan, start, keys, values, block, &mut state, out);
+        } else {
+            dot_rows(plan.query, keys, block);
+            plan.finish_scores(start, block);
+            state.accumulate(block, values, out);
+        }
+        start = end;
+    }
+    state.finish(out);
+}
+
+/// A block in which some keys may be masked: masked keys get score `−∞`
+/// without their K row being read, and their V row is never read either.
+fn masked_block(
+    plan: &RowPlan<'_>,
+    first: usize,
+    keys: &[f32],
+    values: &[f32],
+    scores: &mut [f32],
+    state: &mut OnlineSoftmax,
+    out: &mut [f32],
+) {
+    let d = plan.query.len().max(1);
+    for ((j, s), key) in (first..).zip(scores.iter_mut()).zip(keys.chunks_exact(d)) {
+        *s = 0.0;
+        if !plan.is_masked(j) {
+            dot_rows(plan.query, key, core::slice::from_mut(s));
+        }
+    }
+    plan.finish_scores(first, scores);
+    for (j, s) in (first..).zip(scores.iter_mut()) {
+        if plan.is_masked(j) {
+            *s = f32::NEG_INFINITY;
+        }
+    }
+    let rescale = state.update(scores);
+    if rescale != 1.0 {
+        scale(out, rescale);
+    }
+    for ((j, &w), value) in (first..).zip(scores.iter()).zip(values.chunks_exact(out.len().max(1))) {
+        if !plan.is_masked(j) {
+            axpy(out, w, value);
+        }
+    }
+}

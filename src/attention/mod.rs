@@ -1,0 +1,308 @@
+//! Fused scaled dot-product attention with shapes in the types.
+//!
+//! `out = softmax(Q·Kᵀ·scale + bias)·V` for `Q: NQ × D`, `K: NK × D`,
+//! `V: NK × DV`. Each query row streams over blocks of keys with an online
+//! softmax; no `NQ × NK` score matrix exists and the stack use (a block of
+//! 32 scores plus a few words) does not grow with `NK`.
+
+mod engine;
+mod row;
+mod weights;
+
+pub(crate) use row::Problem;
+
+use crate::Matrix;
+use crate::options::{self, Alignment, Bias, Mask, Settings};
+
+/// Options for [`attention`], typed by the shape so a mask of the wrong size
+/// does not compile.
+///
+/// Masking rules, all combinable: the causal mask and the window limit the
+/// keys each query may see (keys outside are never read); a boolean mask
+/// (`true` = attend) and an additive bias of `−∞` mask single keys (never
+/// read either); finite bias entries and ALiBi are added to the scaled score.
+/// A query left with no visible key gets an all-zero output row.
+///
+/// ```
+/// use sdpa::{Matrix, Options, attention};
+/// let q = Matrix::<2, 4>::from_fn(|r, c| (r + c) as f32 * 0.1);
+/// let k = Matrix::<3, 4>::from_fn(|r, c| (r * c) as f32 * 0.1);
+/// let v = Matrix::<3, 2>::from_fn(|r, c| (r + 2 * c) as f32);
+/// let keep = [true, true, false]; // key padding: the last key is padding
+/// let mut out = Matrix::zeros();
+/// attention(&q, &k, &v, &mut out, &Options::new().causal().key_mask(&keep));
+/// assert_eq!(out.rows()[0], v.rows()[0]); // query 0 sees key 0 only
+/// ```
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub struct Options<'a, const NQ: usize, const NK: usize> {
+    inner: options::Options<'a>,
+}
+
+impl<'a, const NQ: usize, const NK: usize> Options<'a, NQ, NK> {
+    /// No mask, no bias, scale `1/√D`.
+    ///
+    /// ```
+    /// let o = sdpa::Options::<3, 5>::new();
+    /// assert_eq!(o.settings(), sdpa::Settings::default());
+    /// ```
+    pub const fn new() -> Self {
+        Self { inner: options::Options::new() }
+    }
+
+    /// Replaces all settings (scale, causal, alignment, window, ALiBi) at once.
+    ///
+    /// ```
+    /// let s = sdpa::Settings { causal: true, ..Default::default() };
+    /// assert!(sdpa::Options::<2, 2>::new().with_settings(s).settings().causal);
+    /// ```
+    pub const fn with_settings(self, settings: Settings) -> Self {
+        Self { inner: self.inner.with_settings(settings) }
+    }
+
+    /// The current settings.
+    ///
+    /// ```
+    /// assert_eq!(sdpa::Options::<1, 1>::new().scale(2.0).settings().scale, Some(2.0));
+    /// ```
+    pub const fn settings(&self) -> Settings {
+        self.inner.settings()
+    }
+
+    /// The same options for the runtime-shape API.
+    ///
+    /// ```
+    /// let o = sdpa::Options::<1, 1>::new().causal();
+    /// assert!(o.to_runtime().settings().causal);
+    /// ```
+    pub const fn to_runtime(self) -> options::Options<'a> {
+        self.inner
+    }
+
+    /// Multiplies `q·k` by `scale` instead of `1/√D`.
+    ///
+    /// ```
+    /// assert_eq!(sdpa::Options::<1, 1>::new().scale(0.5).settings().scale, Some(0.5));
+    /// ```
+    pub const fn scale(self, scale: f32) -> Self {
+        Self { inner: self.inner.scale(scale) }
+    }
+
+    /// Causal mask: query `i` sees keys `j ≤ p(i)` (see [`Alignment`];
+    /// top-left by default, as PyTorch's `is_causal`).
+    ///
+    /// ```
+    /// assert!(sdpa::Options::<4, 4>::new().causal().settings().causal);
+    /// ```
+    pub const fn causal(self) -> Self {
+        Self { inner: self.inner.causal() }
+    }
+
+    /// How queries align with keys for causal, window and ALiBi.
+    ///
+    /// ```
+    /// use sdpa::Alignment;
+    /// let o = sdpa::Options::<1, 8>::new().causal().alignment(Alignment::BottomRight);
+    /// assert_eq!(o.settings().alignment, Alignment::BottomRight);
+    /// ```
+    pub const fn alignment(self, alignment: Alignment) -> Self {
+        Self { inner: self.inner.alignment(alignment) }
+    }
+
+    /// Local window: query `i` sees keys in `[p(i) − left, p(i) + right]`.
+    ///
+    /// ```
+    /// // Causal sliding window of 4 keys (the query's own and 3 before it).
+    /// let o = sdpa::Options::<8, 8>::new().causal().window(3, 0);
+    /// assert_eq!(o.settings().window, Some(sdpa::Window { left: 3, right: 0 }));
+    /// ```
+    pub const fn window(self, left: usize, right: usize) -> Self {
+        Self { inner: self.inner.window(left, right) }
+    }
+
+    /// ALiBi with slope `m`: adds `−m·|p(i) − j|` to each score.
+    ///
+    /// ```
+    /// assert_eq!(sdpa::Options::<2, 2>::new().alibi(0.5).settings().alibi_slope, Some(0.5));
+    /// ```
+    pub const fn alibi(self, slope: f32) -> Self {
+        Self { inner: self.inner.alibi(slope) }
+    }
+
+    /// Boolean mask, `mask[i][j] == true` lets query `i` attend key `j`.
+    /// Replaces any earlier [`key_mask`](Self::key_mask).
+    ///
+    /// ```
+    /// let mask = [[true, false], [true, true]];
+    /// let o = sdpa::Options::<2, 2>::new().mask(&mask);
+    /// # let _ = o;
+    /// ```
+    pub const fn mask(self, mask: &'a [[bool; NK]; NQ]) -> Self {
+        Self { inner: self.inner.mask(Mask::PerQuery(mask.as_flattened())) }
+    }
+
+    /// Key padding mask shared by every query: `keep[j] == false` masks key `j`
+    /// for all queries. Replaces any earlier [`mask`](Self::mask).
+    ///
+    /// ```
+    /// let keep = [true, true, false];
+    /// let o = sdpa::Options::<4, 3>::new().key_mask(&keep);
+    /// # let _ = o;
+    /// ```
+    pub const fn key_mask(self, keep: &'a [bool; NK]) -> Self {
+        Self { inner: self.inner.mask(Mask::PerKey(keep)) }
+    }
+
+    /// Additive mask added to the scaled scores (PyTorch's float `attn_mask`);
+    /// `−∞` entries mask their key. Replaces any earlier [`key_bias`](Self::key_bias).
+    ///
+    /// ```
+    /// let bias = sdpa::Matrix::<2, 2>::from_rows([[0.0, f32::NEG_INFINITY], [0.0, 0.0]]);
+    /// let o = sdpa::Options::new().bias(&bias);
+    /// # let _ = o;
+    /// ```
+    pub const fn bias(self, bias: &'a Matrix<NQ, NK>) -> Self {
+        Self { inner: self.inner.bias(Bias::PerQuery(bias.as_slice())) }
+    }
+
+    /// Additive mask shared by every query (one entry per key). Replaces any
+    /// earlier [`bias`](Self::bias).
+    ///
+    /// ```
+    /// let bias = [0.0, -1.0, f32::NEG_INFINITY];
+    /// let o = sdpa::Options::<2, 3>::new().key_bias(&bias);
+    /// # let _ = o;
+    /// ```
+    pub const fn key_bias(self, bias: &'a [f32; NK]) -> Self {
+        Self { inner: self.inner.bias(Bias::PerKey(bias)) }
+    }
+}
+
+/// Compile-time shape checks shared by the entry points.
+struct Dims<const NQ: usize, const NK: usize, const D: usize, const DV: usize>;
+
+impl<const NQ: usize, const NK: usize, const D: usize, const DV: usize> Dims<NQ, NK, D, DV> {
+    const NON_ZERO: () = assert!(NQ > 0 && NK > 0 && D > 0 && DV > 0, "sdpa: NQ, NK, D and DV must all be non-zero");
+
+    fn problem<'a>(
+        q: &'a Matrix<NQ, D>,
+        k: &'a Matrix<NK, D>,
+        v: &'a Matrix<NK, DV>,
+        options: &Options<'a, NQ, NK>,
+    ) -> Problem<'a> {
+        let () = Self::NON_ZERO;
+        let o = options.inner;
+        Problem {
+            nq: NQ,
+            nk: NK,
+            d: D,
+            dv: DV,
+            q: q.as_slice(),
+            k: k.as_slice(),
+            v: v.as_slice(),
+            settings: o.settings,
+            mask: o.mask,
+            bias: o.bias,
+        }
+    }
+}
+
+/// Fused attention: `out = softmax(Q·Kᵀ·scale + bias)·V`.
+///
+/// Streams each query row over blocks of 32 keys with an online softmax; no
+/// score matrix, constant stack whatever `NK`. Non-finite behaviour: a query
+/// with no visible key (fully masked) gets an all-zero row; masked keys' K
+/// and V rows are never read, so NaN there cannot leak; NaN or `+∞` in an
+/// unmasked input makes the rows it reaches NaN and touches no other row.
+///
+/// ```
+/// use sdpa::{Matrix, Options, attention};
+/// let q = Matrix::from_rows([[1.0, 0.0]]);
+/// let k = Matrix::from_rows([[1.0, 0.0], [-1.0, 0.0]]);
+/// let v = Matrix::from_rows([[1.0], [0.0]]);
+/// let mut out = Matrix::zeros();
+/// attention(&q, &k, &v, &mut out, &Options::new().scale(1.0));
+/// let e = 1.0f32.exp();
+/// let want = e / (e + 1.0 / e);
+/// assert!((out.rows()[0][0] - want).abs() < 1e-6);
+/// ```
+///
+/// Shapes that do not agree are a compile error:
+///
+/// ```compile_fail
+/// use sdpa::{Matrix, Options, attention};
+/// let (q, k) = (Matrix::<3, 4>::zeros(), Matrix::<5, 3>::zeros()); // D differs
+/// let v = Matrix::<5, 6>::zeros();
+/// let mut out = Matrix::<3, 6>::zeros();
+/// attention(&q, &k, &v, &mut out, &Options::new());
+/// ```
+pub fn attention<const NQ: usize, const NK: usize, const D: usize, const DV: usize>(
+    q: &Matrix<NQ, D>,
+    k: &Matrix<NK, D>,
+    v: &Matrix<NK, DV>,
+    out: &mut Matrix<NQ, DV>,
+    options: &Options<'_, NQ, NK>,
+) {
+    let problem = Dims::problem(q, k, v, options);
+    engine::attend_rows(&problem, 0, out.as_mut_slice());
+}
+
+/// Rows `first_row .. first_row + out_rows.len()` of [`attention`]'s output,
+/// for splitting the work across cores or RTOS tasks. Returns how many rows
+/// were written: rows past `NQ` are left untouched.
+///
+/// ```
+/// use sdpa::{Matrix, Options, attention, attention_rows};
+/// let q = Matrix::<4, 8>::from_fn(|r, c| (r * 8 + c) as f32 * 0.01);
+/// let (k, v) = (q, q);
+/// let mut whole = Matrix::zeros();
+/// attention(&q, &k, &v, &mut whole, &Options::new());
+/// let mut out = Matrix::<4, 8>::zeros();
+/// let (top, bottom) = out.rows_mut().split_at_mut(2);
+/// assert_eq!(attention_rows(&q, &k, &v, 0, top, &Options::new()), 2);
+/// assert_eq!(attention_rows(&q, &k, &v, 2, bottom, &Options::new()), 2);
+/// assert_eq!(out, whole);
+/// ```
+pub fn attention_rows<const NQ: usize, const NK: usize, const D: usize, const DV: usize>(
+    q: &Matrix<NQ, D>,
+    k: &Matrix<NK, D>,
+    v: &Matrix<NK, DV>,
+    first_row: usize,
+    out_rows: &mut [[f32; DV]],
+    options: &Options<'_, NQ, NK>,
+) -> usize {
+    let problem = Dims::problem(q, k, v, options);
+    let rows = out_rows.len().min(NQ.saturating_sub(first_row));
+    let out = out_rows.get_mut(..rows).unwrap_or_default();
+    engine::attend_rows(&problem, first_row, out.as_flattened_mut());
+    rows
+}
+
+/// [`attention`] that also writes the softmax weights (`NQ × NK`, each row
+/// summing to 1, masked entries exactly 0, fully masked rows all 0), using
+/// the exact three-pass softmax. Needs the weight matrix, so it is for
+/// inspection and teaching rather than long sequences.
+///
+/// ```
+/// use sdpa::{Matrix, Options, attention_weights};
+/// let q = Matrix::from_rows([[0.0, 0.0]]);
+/// let k = Matrix::from_rows([[1.0, 2.0], [3.0, 4.0]]);
+/// let v = Matrix::from_rows([[2.0], [4.0]]);
+/// let (mut out, mut w) = (Matrix::zeros(), Matrix::zeros());
+/// attention_weights(&q, &k, &v, &mut out, &mut w, &Options::new());
+/// assert_eq!(w.rows()[0], [0.5, 0.5]);
+/// assert_eq!(out.rows()[0], [3.0]);
+/// ```
+pub fn attention_weights<const NQ: usize, const NK: usize, const D: usize, const DV: usize>(
+    q: &Matrix<NQ, D>,
+    k: &Matrix<NK, D>,
+    v: &Matrix<NK, DV>,
+    out: &mut Matrix<NQ, DV>,
+    weights: &mut Matrix<NQ, NK>,
+    options: &Options<'_, NQ, NK>,
+) {
+    let problem = Dims::problem(q, k, v, options);
+    weights::attend_with_weights(&problem, out.as_mut_slice(), weights.as_mut_slice());
+}
+
+pub(crate) use engine::attend_rows;
+pub(crate) use weights::attend_with_weights;

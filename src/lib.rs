@@ -1,0 +1,69 @@
+//! # sdpa
+//!
+//! Scaled dot-product attention, `out = softmax(Q·Kᵀ/√D + bias)·V`, as
+//! SIMD-optimized kernels for firmware, kernel authors and benchmarks:
+//! `#![no_std]`, no allocator, no panics, no `unsafe`, shapes in the types.
+//!
+//! ```
+//! use sdpa::{Matrix, Options, attention};
+//!
+//! // 3 queries of dim 4, 5 keys, values of dim 6: the classic toy.
+//! let q = Matrix::<3, 4>::from_fn(|r, c| (r as f32 - c as f32) * 0.5);
+//! let k = Matrix::<5, 4>::from_fn(|r, c| ((r * 4 + c) as f32).sin());
+//! let v = Matrix::<5, 6>::from_fn(|r, c| (r * 6 + c) as f32);
+//! let mut out = Matrix::<3, 6>::zeros();
+//! attention(&q, &k, &v, &mut out, &Options::new()); // scale 1/√4
+//! // Every output element is a convex combination of its value column.
+//! assert!(out.as_slice().iter().all(|x| (0.0..=29.0).contains(x)));
+//! ```
+//!
+//! ## What a firmware user can rely on
+//! - **No allocator, bounded stack.** Each query row streams over blocks of
+//!   32 keys with an online softmax: there is no `NQ × NK` score matrix, and
+//!   stack use does not grow with `NK` (or `NQ`, `D`, `DV`).
+//! - **Shapes are types.** `Matrix<R, C>` carries its dimensions; mismatched
+//!   Q/K/V/out shapes and zero dimensions are compile errors. Weights can be
+//!   `static` (`const fn` constructors) and sit in flash.
+//! - **Specified non-finite behaviour.** A fully masked query row gives an
+//!   all-zero output row, never NaN and never a uniform row. Masked keys
+//!   (causal, window, boolean `false`, additive `−∞`) are skipped before their
+//!   K and V rows are read, so NaN in a masked slot cannot leak. `(−∞) − (−∞)`
+//!   is never formed. NaN or `+∞` in an unmasked input makes the rows it
+//!   reaches NaN, touches no other row, and never panics.
+//! - **No panics.** Kernels index through iterators and checked `get`; the
+//!   firmware check builds the public API with a panic handler that cannot link.
+//!
+//! ## Layers
+//! - [`Matrix`]: const-generic row-major storage.
+//! - [`kernels`]: dot products, softmax (three-pass and online), accumulation,
+//!   vectorized `exp`, each with its scalar reference.
+//! - [`attention()`], [`attention_rows`], [`attention_weights`] with [`Options`]:
+//!   the fused kernel over const shapes; [`runtime`]: the same over runtime shapes.
+//!
+//! ## SIMD
+//! Chosen at compile time from the enabled target features: 16 lanes with
+//! AVX-512F (`-C target-cpu=native` on Zen 4/5, Sapphire Rapids), 8 with AVX
+//! (`-C target-cpu=haswell`), 4 with SSE2 / NEON / simd128, and a portable
+//! 4-lane scalar backend elsewhere (Cortex-M, RISC-V) or with the
+//! `force-scalar` feature. [`backend()`] names the one in use.
+
+#![no_std]
+#![forbid(unsafe_code)]
+#![deny(missing_docs)]
+
+mod attention;
+pub mod kernels;
+mod matrix;
+mod options;
+pub mod runtime;
+mod simd;
+
+pub use attention::{Options, attention, attention_rows, attention_weights};
+pub use matrix::Matrix;
+pub use options::{Alignment, Settings, Window};
+pub use simd::backend;
+
+/// The README's Rust examples, compiled and run as doc tests.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+struct ReadmeDoctests;

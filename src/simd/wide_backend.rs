@@ -1,0 +1,101 @@
+//! Vector backend on `wide`: f32x16 with AVX-512F, f32x8 with AVX, else f32x4
+//! (SSE2, NEON, simd128).
+
+use super::{Elementwise, ROUNDING_SHIFTER};
+
+#[cfg(target_feature = "avx512f")]
+mod pick {
+    pub(crate) type F32s = wide::f32x16;
+    pub(crate) type U32s = wide::u32x16;
+    pub(crate) const BACKEND: &str = "f32x16";
+}
+#[cfg(all(not(target_feature = "avx512f"), target_feature = "avx"))]
+mod pick {
+    pub(crate) type F32s = wide::f32x8;
+    pub(crate) type U32s = wide::u32x8;
+    pub(crate) const BACKEND: &str = "f32x8";
+}
+#[cfg(not(any(target_feature = "avx512f", target_feature = "avx")))]
+mod pick {
+    pub(crate) type F32s = wide::f32x4;
+    pub(crate) type U32s = wide::u32x4;
+    pub(crate) const BACKEND: &str = "f32x4";
+}
+
+use pick::U32s;
+pub(crate) use pick::{BACKEND, F32s};
+
+/// Lanes in one [`F32s`].
+pub(crate) const LANES: usize = core::mem::size_of::<F32s>() / 4;
+
+/// All lanes equal to `x`.
+#[inline(always)]
+pub(crate) fn splat(x: f32) -> F32s {
+    F32s::splat(x)
+}
+
+/// Loads one full vector.
+#[inline(always)]
+pub(crate) fn load(lanes: &[f32; LANES]) -> F32s {
+    F32s::new(*lanes)
+}
+
+/// Stores one full vector.
+#[inline(always)]
+pub(crate) fn store(v: F32s, lanes: &mut [f32; LANES]) {
+    *lanes = v.to_array();
+}
+
+/// `a * b + c`, one rounding where [`FUSED`].
+#[inline(always)]
+pub(crate) fn mul_add(a: F32s, b: F32s, c: F32s) -> F32s {
+    a.mul_add(b, c)
+}
+
+/// `a * b + c` on one scalar, rounded exactly as a lane of [`mul_add`].
+#[inline(always)]
+pub(crate) fn mul_add_one(a: f32, b: f32, c: f32) -> f32 {
+    wide::f32x4::splat(a).mul_add(wide::f32x4::splat(b), wide::f32x4::splat(c)).to_array()[0]
+}
+
+/// Lane-wise maximum; NaN lanes may or may not survive.
+#[inline(always)]
+pub(crate) fn max(a: F32s, b: F32s) -> F32s {
+    a.fast_max(b)
+}
+
+/// Sum of all lanes.
+#[inline(always)]
+pub(crate) fn reduce_add(v: F32s) -> f32 {
+    v.reduce_add()
+}
+
+/// Maximum of all lanes, ignoring NaN lanes.
+#[inline(always)]
+pub(crate) fn reduce_max(v: F32s) -> f32 {
+    v.to_array().into_iter().fold(f32::NEG_INFINITY, f32::max)
+}
+
+impl Elementwise for F32s {
+    #[inline(always)]
+    fn splat(x: f32) -> Self {
+        F32s::splat(x)
+    }
+    #[inline(always)]
+    fn mul_add(self, b: Self, c: Self) -> Self {
+        F32s::mul_add(self, b, c)
+    }
+    #[inline(always)]
+    fn clamp_to(self, lo: f32, hi: f32) -> Self {
+        self.fast_max(F32s::splat(lo)).fast_min(F32s::splat(hi))
+    }
+    #[inline(always)]
+    fn pow2i(self) -> Self {
+        let shifted = (self + F32s::splat(ROUNDING_SHIFTER)).to_bits();
+        F32s::from_bits((shifted << 23) + U32s::splat(127 << 23))
+    }
+    #[inline(always)]
+    fn nan_or(self, value: Self) -> Self {
+        self.is_nan().select(self, value)
+    }
+}
