@@ -3,6 +3,7 @@
 //! so CI also runs this file in the debug profile
 //! (`cargo test --test fuzz_regressions`).
 
+use sdpa::kernels::{OnlineSoftmax, softmax};
 use sdpa::{Matrix, Options, attention_rows};
 
 /// Fuzz target `attention`: `attention_rows` with `first_row = usize::MAX`
@@ -21,4 +22,26 @@ fn attention_rows_at_the_last_usize_row_writes_nothing() {
         assert_eq!(attention_rows(&q, &k, &v, first_row, &mut one, &o), 0);
         assert!(one[0][0].is_nan(), "row past NQ must be left untouched");
     }
+}
+
+/// Fuzz target `softmax`: a NaN score in the same SIMD lane as the maximum,
+/// one vector later, replaced the maximum in that lane (x86 `maxps` returns
+/// its second operand when either is NaN) and the next vector then replaced
+/// the NaN, so `OnlineSoftmax::max` reported a value that was neither the
+/// maximum nor NaN. The lane-wise max now ignores NaN on every backend.
+#[test]
+fn a_nan_score_does_not_hide_the_maximum() {
+    // Index 16 shares lane 0 with index 0 for 4, 8 and 16 lanes.
+    let mut scores = [1.0f32; 40];
+    scores[0] = 3.0;
+    scores[16] = f32::NAN;
+    let mut state = OnlineSoftmax::new();
+    state.update(&mut scores.clone());
+    assert_eq!(state.max(), 3.0);
+    assert!(state.sum().is_nan());
+    let mut acc = [0.0; 2];
+    state.finish(&mut acc);
+    assert!(acc.iter().all(|x| x.is_nan()), "a NaN score still makes the result NaN");
+    softmax(&mut scores);
+    assert!(scores.iter().all(|x| x.is_nan()));
 }
