@@ -1,0 +1,232 @@
+//! A small f64 reference for attention, written from the semantics in the
+//! crate README (not from its code), plus an exact replica of the f32 score
+//! so the checks know which rows the f32 pipeline turns into NaN.
+
+use sdpa::runtime::{self, Bias, Mask, Shape};
+use sdpa::{Alignment, Settings};
+
+/// Unit roundoff of `f32`, `2⁻²⁴`.
+pub const U: f64 = f32::EPSILON as f64 / 2.0;
+/// Largest magnitude a checked intermediate may reach: far enough from
+/// `f32::MAX` that no f32 sum of such terms overflows.
+pub const LIMIT: f64 = f32::MAX as f64 / 4.0;
+
+/// Per-query or per-key data (a mask or a bias), flat and row-major.
+#[derive(Clone, Copy, Debug)]
+pub enum Spread<'a, T> {
+    /// `nq · nk` entries.
+    PerQuery(&'a [T]),
+    /// `nk` entries shared by every query.
+    PerKey(&'a [T]),
+}
+
+impl<T: Copy> Spread<'_, T> {
+    fn at(&self, nk: usize, i: usize, j: usize) -> Option<T> {
+        match self {
+            Spread::PerQuery(all) => all.get(i * nk + j).copied(),
+            Spread::PerKey(keys) => keys.get(j).copied(),
+        }
+    }
+}
+
+/// One attention problem, flat row-major, as the runtime API takes it.
+#[derive(Clone, Copy, Debug)]
+pub struct Problem<'a> {
+    pub nq: usize,
+    pub nk: usize,
+    pub d: usize,
+    pub dv: usize,
+    pub q: &'a [f32],
+    pub k: &'a [f32],
+    pub v: &'a [f32],
+    pub settings: Settings,
+    pub mask: Option<Spread<'a, bool>>,
+    pub bias: Option<Spread<'a, f32>>,
+}
+
+/// What the reference says about one query row.
+#[derive(Clone, Debug)]
+pub struct RowRef {
+    /// Some key is visible (not masked by causal, window, mask or `−∞` bias).
+    pub any_visible: bool,
+    /// Visible keys, by index.
+    pub visible: Vec<bool>,
+    /// Some visible key's f32 score is NaN or `+∞`: the row must be NaN.
+    pub nan_row: bool,
+    /// Every input the row reads is finite and no f32 intermediate can
+    /// overflow: the accuracy checks apply.
+    pub finite: bool,
+    /// f64 output row (`dv`) and weights (`nk`); meaningful when `finite`.
+    pub out: Vec<f64>,
+    pub weights: Vec<f64>,
+    /// `|s_j − max|` in f64 per key (0 for masked keys).
+    pub gaps: Vec<f64>,
+    /// `ln` of each weight, exact where the weight itself underflows f64.
+    pub log_weights: Vec<f64>,
+    /// Bound on the f32 error of any one score (see [`Problem::row_reference`]).
+    pub score_error: f64,
+    /// Allowed `|out − reference|` for this row.
+    pub tolerance: f64,
+    /// Per value column, the smallest and largest visible value.
+    pub lo: Vec<f64>,
+    pub hi: Vec<f64>,
+}
+
+impl<'a> Problem<'a> {
+    /// The runtime shape.
+    pub fn shape(&self) -> Shape {
+        Shape { queries: self.nq, keys: self.nk, head_dim: self.d, value_dim: self.dv }
+    }
+
+    /// The same problem as runtime options.
+    pub fn runtime_options(&self) -> runtime::Options<'a> {
+        let mut o = runtime::Options::new().with_settings(self.settings);
+        match self.mask {
+            Some(Spread::PerQuery(m)) => o = o.mask(Mask::PerQuery(m)),
+            Some(Spread::PerKey(m)) => o = o.mask(Mask::PerKey(m)),
+            None => {}
+        }
+        match self.bias {
+            Some(Spread::PerQuery(b)) => o = o.bias(Bias::PerQuery(b)),
+            Some(Spread::PerKey(b)) => o = o.bias(Bias::PerKey(b)),
+            None => {}
+        }
+        o
+    }
+
+    /// The `q·k` multiplier: the given scale, or `1/√D` rounded to f32 as documented.
+    pub fn scale(&self) -> f32 {
+        self.settings.scale.unwrap_or(1.0 / (self.d as f32).sqrt())
+    }
+
+    /// Key-axis position `p(i)` of query `i`.
+    pub fn position(&self, i: usize) -> i128 {
+        match self.settings.alignment {
+            Alignment::TopLeft => i as i128,
+            Alignment::BottomRight => i as i128 + self.nk as i128 - self.nq as i128,
+        }
+    }
+
+    /// Whether query `i` may attend key `j` under every masking rule.
+    pub fn visible(&self, i: usize, j: usize) -> bool {
+        let (p, jj) = (self.position(i), j as i128);
+        let s = &self.settings;
+        let causal_ok = !s.causal || jj <= p;
+        let window_ok = s.window.is_none_or(|w| jj >= p - w.left as i128 && jj <= p + w.right as i128);
+        let mask_ok = self.mask.is_none_or(|m| m.at(self.nk, i, j).unwrap_or(false));
+        let bias_ok = self.bias.is_none_or(|b| b.at(self.nk, i, j) != Some(f32::NEG_INFINITY));
+        causal_ok && window_ok && mask_ok && bias_ok
+    }
+
+    fn q_row(&self, i: usize) -> &'a [f32] {
+        self.q.get(i * self.d..(i + 1) * self.d).unwrap_or_default()
+    }
+
+    fn k_row(&self, j: usize) -> &'a [f32] {
+        self.k.get(j * self.d..(j + 1) * self.d).unwrap_or_default()
+    }
+
+    fn v_row(&self, j: usize) -> &'a [f32] {
+        self.v.get(j * self.dv..(j + 1) * self.dv).unwrap_or_default()
+    }
+
+    fn distance(&self, i: usize, j: usize) -> u128 {
+        self.position(i).abs_diff(j as i128)
+    }
+
+    /// The f32 score of a visible key, rounded step by step as the
+    /// documented pipeline does: `dot_rows` (whose result the docs promise
+    /// does not depend on the row's position in a block), times the scale,
+    /// minus the ALiBi term, plus the bias. Used only to predict which rows
+    /// the f32 pipeline makes NaN; accuracy is judged against f64.
+    pub fn score32(&self, i: usize, j: usize) -> f32 {
+        let mut s = [0.0f32];
+        sdpa::kernels::dot_rows(self.q_row(i), self.k_row(j), &mut s);
+        let mut s = s[0] * self.scale();
+        if let Some(slope) = self.settings.alibi_slope {
+            s -= slope * self.distance(i, j) as f32;
+        }
+        if let Some(b) = self.bias.and_then(|b| b.at(self.nk, i, j)) {
+            s += b;
+        }
+        s
+    }
+
+    /// The reference for row `i`.
+    ///
+    /// Error bound (each term a standard rounding-error bound, `u = 2⁻²⁴`):
+    /// a score is off by at most `Δs = |scale|·(D + 4)·u·Σ|qₖ·kₖ|` (a dot
+    /// product in any summation order, the scale, the two additions) plus
+    /// `4u·(|ALiBi| + |bias|)`. A weight `e^{s−m}/Σ` is then off by a factor
+    /// `e^{2Δs}` plus `(NK + 8)·u` from exp (≤ 2 ulp), the sum and the
+    /// rescales, and the weighted sum adds `NK·u`. So
+    /// `|out − ref| ≤ max|v|·(expm1(2Δs) + (2·NK + 8)·u)`, with `max|v|` over
+    /// the visible value rows, plus `1e-30` for gradual underflow (the factor
+    /// capped at 2: outputs lie in the convex hull of the values).
+    pub fn row_reference(&self, i: usize) -> RowRef {
+        let (nk, dv) = (self.nk, self.dv);
+        let scale32 = self.scale();
+        let scale = f64::from(scale32);
+        let slope = self.settings.alibi_slope;
+        let q = self.q_row(i);
+        let visible: Vec<bool> = (0..nk).map(|j| self.visible(i, j)).collect();
+        let any_visible = visible.iter().any(|&x| x);
+        let mut nan_row = false;
+        let mut finite = any_visible
+            && q.iter().all(|x| x.is_finite())
+            && scale32.is_finite()
+            && slope.is_none_or(f32::is_finite);
+        let mut scores = vec![f64::NEG_INFINITY; nk];
+        let mut score_error: f64 = 0.0;
+        let mut vmax: f64 = 0.0;
+        let (mut lo, mut hi) = (vec![f64::INFINITY; dv], vec![f64::NEG_INFINITY; dv]);
+        for j in (0..nk).filter(|&j| visible[j]) {
+            let s32 = self.score32(i, j);
+            nan_row |= s32.is_nan() || s32 == f32::INFINITY;
+            let (k, v) = (self.k_row(j), self.v_row(j));
+            let bias = self.bias.and_then(|b| b.at(nk, i, j)).map_or(0.0, f64::from);
+            finite &= s32.is_finite() && bias.is_finite();
+            finite &= k.iter().chain(v).all(|x| x.is_finite());
+            let dot: f64 = q.iter().zip(k).map(|(a, b)| f64::from(*a) * f64::from(*b)).sum();
+            let abs_dot: f64 = q.iter().zip(k).map(|(a, b)| (f64::from(*a) * f64::from(*b)).abs()).sum();
+            let alibi = slope.map_or(0.0, |m| f64::from(m) * self.distance(i, j) as f64);
+            finite &= abs_dot <= LIMIT && abs_dot * scale.abs() <= LIMIT;
+            finite &= alibi.abs() <= LIMIT && bias.abs() <= LIMIT;
+            scores[j] = dot * scale - alibi + bias;
+            let extra = alibi.abs() + bias.abs();
+            score_error = score_error.max(scale.abs() * (self.d as f64 + 4.0) * U * abs_dot + 4.0 * U * extra);
+            for (c, x) in v.iter().enumerate() {
+                let x = f64::from(*x);
+                vmax = vmax.max(x.abs());
+                lo[c] = lo[c].min(x);
+                hi[c] = hi[c].max(x);
+            }
+        }
+        finite &= vmax * nk as f64 <= LIMIT;
+        let max = scores.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+        let mut weights = vec![0.0; nk];
+        let mut gaps = vec![0.0; nk];
+        let mut log_weights = vec![f64::NEG_INFINITY; nk];
+        let mut out = vec![0.0; dv];
+        if finite {
+            for j in (0..nk).filter(|&j| visible[j]) {
+                gaps[j] = max - scores[j];
+                weights[j] = (-gaps[j]).exp();
+            }
+            let sum: f64 = weights.iter().sum();
+            for j in (0..nk).filter(|&j| visible[j]) {
+                log_weights[j] = -gaps[j] - sum.ln();
+                weights[j] /= sum;
+                let w = weights[j];
+                for (o, x) in out.iter_mut().zip(self.v_row(j)) {
+                    *o += w * f64::from(*x);
+                }
+            }
+        }
+        // An output lies in the convex hull of its column, so no error exceeds
+        // 2·max|v|: the factor is capped there (also keeps 0·∞ out).
+        let factor = ((2.0 * score_error).exp_m1() + (2.0 * nk as f64 + 8.0) * U).min(2.0);
+        let tolerance = vmax * factor + 1e-30;
+        RowRef { any_visible, visible, nan_row, finite, out, weights, gaps, log_weights, score_error, tolerance, lo, hi }
+    }
+}
