@@ -11,7 +11,7 @@ use sdpa_fuzz::check::{assert_same, same};
 use sdpa_fuzz::fused;
 use sdpa_fuzz::input::Input;
 
-fuzz_target!(|data: &[u8]| {
+fuzz_target!(init: sdpa_fuzz::announce("accumulate"), |data: &[u8]| {
     let mut inp = Input::new(data);
     let mut acc = vec![0.0; inp.below(70)];
     inp.fill(&mut acc);

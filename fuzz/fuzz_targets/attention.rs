@@ -10,7 +10,7 @@ use sdpa_fuzz::input::Input;
 use sdpa_fuzz::reference::{Problem, RowRef, Spread};
 use sdpa_fuzz::{POISON, SENTINEL};
 
-fuzz_target!(|data: &[u8]| {
+fuzz_target!(init: sdpa_fuzz::announce("attention"), |data: &[u8]| {
     let mut inp = Input::new(data);
     // (NQ, NK, D, DV): NK = 1, lane widths 4/8/16 ± 1 in D, NK and DV, the
     // 32-key block boundary ± 1 and two blocks + 1, NQ ≠ NK both ways.

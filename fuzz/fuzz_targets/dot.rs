@@ -8,7 +8,7 @@ use sdpa_fuzz::input::Input;
 use sdpa_fuzz::reference::{LIMIT, U};
 use sdpa_fuzz::{SENTINEL, dot64, lanes};
 
-fuzz_target!(|data: &[u8]| {
+fuzz_target!(init: sdpa_fuzz::announce("dot"), |data: &[u8]| {
     let mut inp = Input::new(data);
     let mut a = vec![0.0; usize::from(inp.byte())];
     inp.fill(&mut a);

@@ -14,7 +14,7 @@ use sdpa_fuzz::reference::{Problem, Spread};
 /// Slices longer than this are never built; such lengths become small random ones.
 const CAP: usize = 4096;
 
-fuzz_target!(|data: &[u8]| {
+fuzz_target!(init: sdpa_fuzz::announce("runtime"), |data: &[u8]| {
     let mut inp = Input::new(data);
     let shape = Shape { queries: dim(&mut inp, 9), keys: dim(&mut inp, 41), head_dim: dim(&mut inp, 9), value_dim: dim(&mut inp, 9) };
     let Shape { queries: nq, keys: nk, head_dim: d, value_dim: dv } = shape;

@@ -9,7 +9,7 @@ use sdpa_fuzz::check::same;
 use sdpa_fuzz::input::Input;
 use sdpa_fuzz::reference::U;
 
-fuzz_target!(|data: &[u8]| {
+fuzz_target!(init: sdpa_fuzz::announce("softmax"), |data: &[u8]| {
     let mut inp = Input::new(data);
     let mut xs = vec![0.0; usize::from(inp.byte())];
     inp.fill(&mut xs);

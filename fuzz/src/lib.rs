@@ -40,3 +40,8 @@ pub fn dot64(a: &[f32], b: &[f32]) -> (f64, f64) {
     let abs = products.filter(|p| p.is_finite()).map(f64::abs).sum();
     (sum, abs)
 }
+
+/// Printed once when a target starts, so every log names the backend it checked.
+pub fn announce(target: &str) {
+    eprintln!("sdpa fuzz target {target}: backend {}, fused mul_add {}", sdpa::backend(), fused());
+}

@@ -53,6 +53,10 @@ pub struct RowRef {
     pub visible: Vec<bool>,
     /// Some visible key's f32 score is NaN or `+∞`: the row must be NaN.
     pub nan_row: bool,
+    /// Some visible key's f32 score is finite (its weight is not forced to 0).
+    pub some_finite_score: bool,
+    /// Per value column: a visible value row holds NaN there.
+    pub nan_columns: Vec<bool>,
     /// Every input the row reads is finite and no f32 intermediate can
     /// overflow: the accuracy checks apply.
     pub finite: bool,
@@ -172,6 +176,8 @@ impl<'a> Problem<'a> {
         let visible: Vec<bool> = (0..nk).map(|j| self.visible(i, j)).collect();
         let any_visible = visible.iter().any(|&x| x);
         let mut nan_row = false;
+        let mut some_finite_score = false;
+        let mut nan_columns = vec![false; dv];
         let mut finite = any_visible
             && q.iter().all(|x| x.is_finite())
             && scale32.is_finite()
@@ -183,7 +189,11 @@ impl<'a> Problem<'a> {
         for j in (0..nk).filter(|&j| visible[j]) {
             let s32 = self.score32(i, j);
             nan_row |= s32.is_nan() || s32 == f32::INFINITY;
+            some_finite_score |= s32.is_finite();
             let (k, v) = (self.k_row(j), self.v_row(j));
+            for (n, x) in nan_columns.iter_mut().zip(v) {
+                *n |= x.is_nan();
+            }
             let bias = self.bias.and_then(|b| b.at(nk, i, j)).map_or(0.0, f64::from);
             finite &= s32.is_finite() && bias.is_finite();
             finite &= k.iter().chain(v).all(|x| x.is_finite());
@@ -227,6 +237,12 @@ impl<'a> Problem<'a> {
         // 2·max|v|: the factor is capped there (also keeps 0·∞ out).
         let factor = ((2.0 * score_error).exp_m1() + (2.0 * nk as f64 + 8.0) * U).min(2.0);
         let tolerance = vmax * factor + 1e-30;
-        RowRef { any_visible, visible, nan_row, finite, out, weights, gaps, log_weights, score_error, tolerance, lo, hi }
+        RowRef {
+            any_visible,
+            visible,
+            nan_row,
+            some_finite_score,
+            nan_columns,
+            finite, out, weights, gaps, log_weights, score_error, tolerance, lo, hi }
     }
 }
