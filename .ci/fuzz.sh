@@ -9,7 +9,8 @@ root=$(pwd)
 targets=(dot softmax accumulate exp attention runtime)
 
 echo "--- nightly toolchain and cargo-fuzz"
-rustup toolchain install nightly --profile minimal
+# Install nightly only if missing: `rustup toolchain install` would update it.
+rustup run nightly rustc --version || rustup toolchain install nightly --profile minimal
 cargo install --locked cargo-fuzz --version 0.13.2
 
 echo "--- fuzz regression tests with overflow checks (debug profile)"
@@ -37,8 +38,8 @@ campaign() {
         if cargo +nightly fuzz run -s none -a --target-dir "fuzz/target/$name" "$@" "$t" \
             "$work/$name/$t" "$root/fuzz/corpus/$t" -- \
             -max_total_time="$seconds" -timeout=10 -max_len=16384 -print_final_stats=1 >"$log" 2>&1; then
-            grep -E '^sdpa fuzz|^#[0-9]+ +INITED|^Done [0-9]+ runs|stat::number_of_executed_units' "$log"
-            grep -E '^#[0-9]+ ' "$log" | tail -n 1
+            grep -E '^sdpa fuzz|INITED|^Done [0-9]+ runs|stat::number_of_executed_units' "$log" || true
+            grep -E '^#[0-9]+[[:space:]]' "$log" | tail -n 1 # the last cov/ft line
         else
             tail -n 150 "$log"
             echo "fuzz target $t failed on $name (the input is in fuzz/artifacts/$t/)"
@@ -48,6 +49,6 @@ campaign() {
 }
 
 campaign default 20
-campaign scalar 8 --features force-scalar
+campaign scalar 6 --features force-scalar
 export RUSTFLAGS="-C target-cpu=native" # AVX-512 + FMA on the CI machine
-campaign native 8
+campaign native 6

@@ -63,7 +63,7 @@ fn check_axpy_rows(acc: &[f32], weights: &[f32], rows: &[f32]) {
     let n = acc.len();
     let mut got = acc.to_vec();
     axpy_rows(&mut got, weights, rows);
-    let used = if n == 0 { 0 } else { weights.len().min(rows.len() / n) };
+    let used = rows.len().checked_div(n).map_or(0, |r| weights.len().min(r));
     let mut by_axpy = acc.to_vec();
     let mut by_hand = acc.to_vec();
     for (j, &w) in weights.iter().enumerate().take(used) {

@@ -106,7 +106,8 @@ fn run<const NQ: usize, const NK: usize, const D: usize, const DV: usize>(inp: &
 
     // Accuracy, exact zeros, NaN rows, fused vs weights variant.
     let clean = compute(&q, &k, &v, &o);
-    let refs = check::attention(&problem, clean.fused.as_slice(), clean.with_weights.as_slice(), clean.weights.as_slice());
+    let refs =
+        check::attention(&problem, clean.fused.as_slice(), clean.with_weights.as_slice(), clean.weights.as_slice());
 
     // The runtime API runs the same engine: bit-identical.
     let mut rt = [[SENTINEL; DV]; NQ];
@@ -147,7 +148,11 @@ fn run<const NQ: usize, const NK: usize, const D: usize, const DV: usize>(inp: &
         let (kp, vp) = poisoned(&k, &v, |j| hidden[j], poison);
         let got = compute(&q, &kp, &vp, &o);
         assert_same(got.fused.as_slice(), clean.fused.as_slice(), "fused, hidden keys poisoned");
-        assert_same(got.with_weights.as_slice(), clean.with_weights.as_slice(), "weights variant, hidden keys poisoned");
+        assert_same(
+            got.with_weights.as_slice(),
+            clean.with_weights.as_slice(),
+            "weights variant, hidden keys poisoned",
+        );
         assert_same(got.weights.as_slice(), clean.weights.as_slice(), "weights, hidden keys poisoned");
     }
 
@@ -169,14 +174,14 @@ fn run<const NQ: usize, const NK: usize, const D: usize, const DV: usize>(inp: &
     let mut qn = q;
     qn.rows_mut()[row][col] = if poison.is_nan() { poison } else { f32::NAN };
     let got = compute(&qn, &k, &v, &o);
-    for i in 0..NQ {
+    for (i, r) in refs.iter().enumerate() {
         let what = |part: &str| format!("{part} row {i}, NaN in query {row}");
         if i != row {
             assert_same(&got.fused.rows()[i], &clean.fused.rows()[i], &what("fused"));
             assert_same(&got.with_weights.rows()[i], &clean.with_weights.rows()[i], &what("weights variant"));
             assert_same(&got.weights.rows()[i], &clean.weights.rows()[i], &what("weights"));
         } else {
-            nan_query_row(&refs[i], &got.fused.rows()[i], &got.with_weights.rows()[i], &got.weights.rows()[i]);
+            nan_query_row(r, &got.fused.rows()[i], &got.with_weights.rows()[i], &got.weights.rows()[i]);
         }
     }
 }

@@ -86,10 +86,10 @@ fuzz_target!(init: sdpa_fuzz::announce("runtime"), |data: &[u8]| {
     let mut part = vec![SENTINEL; rows_len];
     let got_r = runtime::attention_rows(shape, &q, &k, &v, first_row, &mut part, &o);
     let mut applies = common;
-    if dv > 0 && rows_len % dv != 0 {
+    if dv > 0 && !rows_len.is_multiple_of(dv) {
         applies.push(Error::OutputLength);
     }
-    if dv > 0 && rows_len % dv == 0 && first_row.checked_add(rows_len / dv).is_none_or(|end| end > nq) {
+    if dv > 0 && rows_len.is_multiple_of(dv) && first_row.checked_add(rows_len / dv).is_none_or(|end| end > nq) {
         applies.push(Error::RowRange);
     }
     verdict(got_r, &applies, &part, "attention_rows");
@@ -114,7 +114,13 @@ fn len(inp: &mut Input<'_>, expected: Option<usize>) -> usize {
     let tag = inp.byte();
     match (tag % 4, expected.filter(|&n| n <= CAP)) {
         (0 | 1, Some(n)) => n,
-        (2, Some(n)) => if tag & 4 == 0 { n + 1 } else { n.saturating_sub(1) },
+        (2, Some(n)) => {
+            if tag & 4 == 0 {
+                n + 1
+            } else {
+                n.saturating_sub(1)
+            }
+        }
         _ => inp.below(100),
     }
 }

@@ -52,7 +52,10 @@ pub fn output_row(r: &RowRef, i: usize, out: &[f32], what: &str) {
     // even for a weight of 0) unless every score of the row is -inf.
     if r.any_visible && !r.nan_row && r.some_finite_score {
         for (c, x) in out.iter().enumerate() {
-            assert!(!r.nan_columns[c] || x.is_nan(), "{what} row {i} col {c}: a visible NaN value must reach it, got {x:e}");
+            assert!(
+                !r.nan_columns[c] || x.is_nan(),
+                "{what} row {i} col {c}: a visible NaN value must reach it, got {x:e}"
+            );
         }
     }
 }

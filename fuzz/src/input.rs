@@ -33,7 +33,7 @@ pub const SPECIALS: [f32; 32] = [
     f32::from_bits(0x007f_ffff), // largest subnormal
     88.722_84,                   // ≈ ln(f32::MAX)
     88.8,
-    -87.336_55, // ≈ ln(f32::MIN_POSITIVE)
+    -87.336_55,  // ≈ ln(f32::MIN_POSITIVE)
     -103.972_08, // ≈ ln(smallest subnormal)
     -104.0,
     16_777_216.0, // 2^24

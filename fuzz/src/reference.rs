@@ -178,10 +178,8 @@ impl<'a> Problem<'a> {
         let mut nan_row = false;
         let mut some_finite_score = false;
         let mut nan_columns = vec![false; dv];
-        let mut finite = any_visible
-            && q.iter().all(|x| x.is_finite())
-            && scale32.is_finite()
-            && slope.is_none_or(f32::is_finite);
+        let mut finite =
+            any_visible && q.iter().all(|x| x.is_finite()) && scale32.is_finite() && slope.is_none_or(f32::is_finite);
         let mut scores = vec![f64::NEG_INFINITY; nk];
         let mut score_error: f64 = 0.0;
         let mut vmax: f64 = 0.0;
@@ -243,6 +241,15 @@ impl<'a> Problem<'a> {
             nan_row,
             some_finite_score,
             nan_columns,
-            finite, out, weights, gaps, log_weights, score_error, tolerance, lo, hi }
+            finite,
+            out,
+            weights,
+            gaps,
+            log_weights,
+            score_error,
+            tolerance,
+            lo,
+            hi,
+        }
     }
 }
