@@ -90,7 +90,14 @@ fn main() -> ! {
         hprintln!("firmware: FAIL");
         debug::exit(debug::EXIT_FAILURE);
     }
-    loop {}
+    halt()
+}
+
+/// Waits forever (after semihosting's exit, which QEMU does not return from).
+fn halt() -> ! {
+    loop {
+        cortex_m::asm::wfi();
+    }
 }
 
 fn verdict(passed: bool, line: core::fmt::Arguments<'_>) -> bool {
@@ -184,6 +191,37 @@ fn instruction_report() -> bool {
             None => ok &= verdict(false, format_args!("NK = {n}: SysTick wrapped")),
         }
     }
+    ok & kernel_breakdown(&mut counter)
+}
+
+/// Instructions of the kernels on one block of 32 keys (D = DV = 16), to
+/// see where an attention call spends them.
+fn kernel_breakdown(counter: &mut icount::Counter) -> bool {
+    use sdpa::kernels::{OnlineSoftmax, axpy_rows, dot_rows, exp_in_place};
+    let query = Q32.rows()[0];
+    let (keys, values) = (K32.as_slice(), V32.as_slice());
+    let mut scores = [0.0f32; 32];
+    let mut acc = [0.0f32; DV];
+    let counts = [
+        ("dot_rows (32 keys x 16: 512 MACs)", counter.instructions(&mut || dot_rows(&query, keys, &mut scores))),
+        ("exp_in_place (32 scores)", counter.instructions(&mut || exp_in_place(&mut scores))),
+        ("axpy_rows (32 rows x 16: 512 MACs)", counter.instructions(&mut || axpy_rows(&mut acc, &scores, values))),
+        (
+            "OnlineSoftmax::accumulate (max, exp, sum, rescale, axpy_rows)",
+            counter.instructions(&mut || {
+                let mut state = OnlineSoftmax::new();
+                state.accumulate(&mut scores, values, &mut acc);
+            }),
+        ),
+    ];
+    hprintln!("  instructions of the kernels on one block of 32 keys, D = DV = 16:");
+    let mut ok = true;
+    for (what, count) in counts {
+        match count {
+            Some(n) => hprintln!("      {:8} {}", n, what),
+            None => ok &= verdict(false, format_args!("{what}: SysTick wrapped")),
+        }
+    }
     ok
 }
 
@@ -191,12 +229,12 @@ fn instruction_report() -> bool {
 unsafe fn HardFault(frame: &ExceptionFrame) -> ! {
     hprintln!("HardFault at pc {:#010x}", frame.pc());
     debug::exit(debug::EXIT_FAILURE);
-    loop {}
+    halt()
 }
 
 #[panic_handler]
 fn panic(info: &core::panic::PanicInfo<'_>) -> ! {
     hprintln!("panic: {}", info);
     debug::exit(debug::EXIT_FAILURE);
-    loop {}
+    halt()
 }

@@ -12,7 +12,8 @@
 //! (also with `--profile release-s`, and `--target thumbv6m-none-eabi` or
 //! `riscv32imac-unknown-none-elf`). With `--features locate` the handler
 //! links (an endless loop), so the panicking call sites can be listed from
-//! the disassembly.
+//! the disassembly; with `--features canary` it contains a panic on purpose
+//! and must fail to link.
 
 #![no_std]
 #![no_main]
@@ -23,8 +24,18 @@ mod exercise;
 #[unsafe(no_mangle)]
 pub extern "C" fn _start() -> ! {
     exercise::everything();
+    #[cfg(feature = "canary")]
+    canary();
     #[allow(clippy::empty_loop)]
     loop {}
+}
+
+/// A panic the optimizer cannot remove: with `--features canary` the build
+/// must fail, which shows the check can fail (CI builds it and expects that).
+#[cfg(feature = "canary")]
+fn canary() {
+    let one = core::hint::black_box([0u8; 1]);
+    core::hint::black_box(one[core::hint::black_box(1)]);
 }
 
 #[cfg(not(feature = "locate"))]
