@@ -126,7 +126,12 @@ fn stack_report() -> bool {
     ];
     sane &= plausible(&out16, &V16) && plausible(&out256, &V256);
     hprintln!("  stack high-water mark of one attention call (causal, NQ = NK, D = DV = 16), painted stack:");
-    let mut ok = sane;
+    let known = stack::self_test().unwrap_or(stack::WINDOW);
+    let mut ok = sane
+        & verdict(
+            (1024..=1024 + 128).contains(&known),
+            format_args!("stack meter self-test: a call with a 1024 B local array reads {known} B"),
+        );
     match (plain, masked) {
         ([Some(s16), Some(s32), Some(s256)], [Some(m16), Some(m256)]) => {
             hprintln!("      NK = 16: {} B   NK = 32: {} B   NK = 256: {} B", s16, s32, s256);
