@@ -1,5 +1,7 @@
-//! The two correctness checks against values computed on the host in float64
-//! by numpy: the seed notebook's toy and a causal self-attention.
+//! The two correctness checks against values computed on the host in float64,
+//! independently of the crate: the seed notebook's toy (numpy, through
+//! `scripts/seed_values.py`) and a causal self-attention (plain Python floats,
+//! through `firmware/scripts/expected_values.py`).
 
 use crate::expected;
 use crate::inputs::to_f32;

@@ -2,7 +2,8 @@
 //! semihosting; exits with a failing status if any check fails.
 //!
 //! 1. the seed toy and a causal self-attention (NQ = NK = 32, D = DV = 16)
-//!    against numpy float64 values computed on the host;
+//!    against float64 values computed on the host (numpy for the toy, the
+//!    generator `firmware/scripts/expected_values.py` for the causal case);
 //! 2. stack high-water marks of the same attention at NK = 16, 32 and 256
 //!    (they must agree within [`STACK_SLACK`] bytes);
 //! 3. instructions executed per attention call (needs QEMU `-icount`).
@@ -73,7 +74,7 @@ fn main() -> ! {
     ok &= verdict(
         causal.passed(),
         format_args!(
-            "causal self-attention (NQ = NK = 32, D = DV = 16) vs numpy float64: max error {:.1e}, worst row at {:.1}% of its bound; runtime API identical: {}",
+            "causal self-attention (NQ = NK = 32, D = DV = 16) vs float64 reference: max error {:.1e}, worst row at {:.1}% of its bound; runtime API identical: {}",
             causal.max_error,
             100.0 * causal.worst_fraction_of_bound,
             causal.runtime_matches
