@@ -48,52 +48,53 @@ pub fn linear(x: &[f32], weight: &[f32], bias: Option<&[f32]>, out: &mut [f32], 
     let out = out.get_mut(..tokens * n_out).unwrap_or_default();
     let bias = bias.unwrap_or_default();
 
-    let mut x_blocks = x.chunks_exact(in_features * TILE_TOKENS);
-    let mut out_blocks = out.chunks_exact_mut(n_out * TILE_TOKENS);
-    for (xs, ys) in (&mut x_blocks).zip(&mut out_blocks) {
-        token_block(xs, weight, bias, ys, in_features, n_out);
-    }
-    let single_x = x_blocks.remainder().chunks_exact(in_features);
-    for (xs, ys) in single_x.zip(out_blocks.into_remainder().chunks_exact_mut(n_out)) {
-        single_token(xs, weight, bias, ys, in_features);
+    let panel = panel_tokens(in_features);
+    for (xs, ys) in x.chunks(in_features * panel).zip(out.chunks_mut(n_out * panel)) {
+        token_panel(xs, weight, bias, ys, in_features, n_out);
     }
 }
 
-/// Four tokens (`xs`: 4 rows of `n_in`) against every weight row.
-#[inline(always)]
-fn token_block(xs: &[f32], weight: &[f32], bias: &[f32], ys: &mut [f32], n_in: usize, n_out: usize) {
-    let rows = split_rows::<TILE_TOKENS>(xs, n_in);
-    let [(x0, xt0), (x1, xt1), (x2, xt2), (x3, xt3)] = rows.map(|r| r.as_chunks::<LANES>());
-    let x_tails = [xt0, xt1, xt2, xt3].map(tail);
+/// Tokens per panel: as many whole tiles as fit in [`PANEL_BYTES`], at least one tile.
+fn panel_tokens(n_in: usize) -> usize {
+    let fit = PANEL_BYTES / (n_in * core::mem::size_of::<f32>()).max(1);
+    (fit / TILE_TOKENS).max(1) * TILE_TOKENS
+}
+
+/// Input bytes one panel keeps in L1 while the weight rows stream past it:
+/// each group of four weight rows is loaded from L2 once per panel and
+/// reused from L1 by every tile of the panel.
+const PANEL_BYTES: usize = 16 * 1024;
+
+/// A panel of tokens (`xs`, whole rows of `n_in`) against every weight row:
+/// for each group of four weight rows, every four-token tile, then the
+/// panel's last one to three tokens one at a time.
+fn token_panel(xs: &[f32], weight: &[f32], bias: &[f32], ys: &mut [f32], n_in: usize, n_out: usize) {
     let mut w_groups = weight.chunks_exact(n_in * TILE_OUTPUTS);
     let mut first = 0;
     for group in &mut w_groups {
-        let [(w0, wt0), (w1, wt1), (w2, wt2), (w3, wt3)] =
-            split_rows::<TILE_OUTPUTS>(group, n_in).map(|r| r.as_chunks::<LANES>());
-        let mut acc = [[simd::splat(0.0); TILE_OUTPUTS]; TILE_TOKENS];
-        let xs = x0.iter().zip(x1).zip(x2).zip(x3);
-        let ws = w0.iter().zip(w1).zip(w2).zip(w3);
-        for ((((a0, a1), a2), a3), (((b0, b1), b2), b3)) in xs.zip(ws) {
-            let w = [b0, b1, b2, b3].map(simd::load);
-            for (row, a) in acc.iter_mut().zip([a0, a1, a2, a3]) {
-                let a = simd::load(a);
-                for (s, &w) in row.iter_mut().zip(&w) {
-                    *s = simd::mul_add(a, w, *s);
-                }
+        let w = split_rows::<TILE_OUTPUTS>(group, n_in).map(|r| r.as_chunks::<LANES>());
+        let w_tails = w.map(|(_, t)| simd::load_padded(t, 0.0));
+        let b = bias.get(first..).unwrap_or_default();
+        let mut x_tiles = xs.chunks_exact(n_in * TILE_TOKENS);
+        let mut y_tiles = ys.chunks_exact_mut(n_out * TILE_TOKENS);
+        for (xt, yt) in (&mut x_tiles).zip(&mut y_tiles) {
+            let acc = tile4(split_rows::<TILE_TOKENS>(xt, n_in), &w);
+            for ((row, x), y) in acc.iter().zip(xt.chunks_exact(n_in)).zip(yt.chunks_exact_mut(n_out)) {
+                let y = y.get_mut(first..).unwrap_or_default();
+                store_sums(row, tail(x.as_chunks::<LANES>().1), &w_tails, b, y);
             }
         }
-        let w_tails = [wt0, wt1, wt2, wt3].map(|t| simd::load_padded(t, 0.0));
-        for ((row, x_tail), y) in acc.iter().zip(&x_tails).zip(ys.chunks_exact_mut(n_out)) {
-            let y = y.get_mut(first..).unwrap_or_default();
-            let b = bias.get(first..).unwrap_or_default();
-            store_sums(row, *x_tail, &w_tails, b, y);
+        let rest = x_tiles.remainder().chunks_exact(n_in);
+        for (x, y) in rest.zip(y_tiles.into_remainder().chunks_exact_mut(n_out)) {
+            let row = tile1(x, &w);
+            store_sums(&row, tail(x.as_chunks::<LANES>().1), &w_tails, b, y.get_mut(first..).unwrap_or_default());
         }
         first += TILE_OUTPUTS;
     }
     // Weight rows past the last full group (out_features not a multiple of 4).
     for (o, w) in (first..).zip(w_groups.remainder().chunks_exact(n_in)) {
         let b = bias.get(o).copied().unwrap_or(0.0);
-        for (x, y) in rows.iter().zip(ys.chunks_exact_mut(n_out)) {
+        for (x, y) in xs.chunks_exact(n_in).zip(ys.chunks_exact_mut(n_out)) {
             if let Some(y) = y.get_mut(o) {
                 *y = b + single_dot(x, w);
             }
@@ -101,33 +102,43 @@ fn token_block(xs: &[f32], weight: &[f32], bias: &[f32], ys: &mut [f32], n_in: u
     }
 }
 
-/// One token against every weight row, four rows per pass over the token.
+/// Whole vectors and tail of each of a group's four weight rows.
+type Group<'a> = [(&'a [[f32; LANES]], &'a [f32]); TILE_OUTPUTS];
+
+/// The register tile: four tokens × four weight rows in sixteen vector
+/// accumulators over the rows' whole vectors, in order. Per step: four
+/// weight loads and four input loads feed sixteen FMAs.
 #[inline(always)]
-fn single_token(x: &[f32], weight: &[f32], bias: &[f32], y: &mut [f32], n_in: usize) {
-    let n_out = y.len();
-    let (xv, xt) = x.as_chunks::<LANES>();
-    let x_tail = tail(xt);
-    let mut w_groups = weight.chunks_exact(n_in * TILE_OUTPUTS);
-    let mut y_groups = y.chunks_exact_mut(TILE_OUTPUTS);
-    let mut b_groups = bias.chunks(TILE_OUTPUTS);
-    for (group, ys) in (&mut w_groups).zip(&mut y_groups) {
-        let [(w0, wt0), (w1, wt1), (w2, wt2), (w3, wt3)] =
-            split_rows::<TILE_OUTPUTS>(group, n_in).map(|r| r.as_chunks::<LANES>());
-        let mut acc = [simd::splat(0.0); TILE_OUTPUTS];
-        for ((((a, b0), b1), b2), b3) in xv.iter().zip(w0).zip(w1).zip(w2).zip(w3) {
+fn tile4(xs: [&[f32]; TILE_TOKENS], w: &Group<'_>) -> [[F32s; TILE_OUTPUTS]; TILE_TOKENS] {
+    let [(w0, _), (w1, _), (w2, _), (w3, _)] = *w;
+    let [x0, x1, x2, x3] = xs.map(|x| x.as_chunks::<LANES>().0);
+    let mut acc = [[simd::splat(0.0); TILE_OUTPUTS]; TILE_TOKENS];
+    let xs = x0.iter().zip(x1).zip(x2).zip(x3);
+    let ws = w0.iter().zip(w1).zip(w2).zip(w3);
+    for ((((a0, a1), a2), a3), (((b0, b1), b2), b3)) in xs.zip(ws) {
+        let w = [b0, b1, b2, b3].map(simd::load);
+        for (row, a) in acc.iter_mut().zip([a0, a1, a2, a3]) {
             let a = simd::load(a);
-            for (s, w) in acc.iter_mut().zip([b0, b1, b2, b3]) {
-                *s = simd::mul_add(a, simd::load(w), *s);
+            for (s, &w) in row.iter_mut().zip(&w) {
+                *s = simd::mul_add(a, w, *s);
             }
         }
-        let w_tails = [wt0, wt1, wt2, wt3].map(|t| simd::load_padded(t, 0.0));
-        store_sums(&acc, x_tail, &w_tails, b_groups.next().unwrap_or_default(), ys);
     }
-    let rest = y_groups.into_remainder();
-    let first = n_out.saturating_sub(rest.len());
-    for ((o, w), y) in (first..).zip(w_groups.remainder().chunks_exact(n_in)).zip(rest) {
-        *y = bias.get(o).copied().unwrap_or(0.0) + single_dot(x, w);
+    acc
+}
+
+/// One token × four weight rows: the same accumulation for a single row.
+#[inline(always)]
+fn tile1(x: &[f32], w: &Group<'_>) -> [F32s; TILE_OUTPUTS] {
+    let [(w0, _), (w1, _), (w2, _), (w3, _)] = *w;
+    let mut acc = [simd::splat(0.0); TILE_OUTPUTS];
+    for ((((a, b0), b1), b2), b3) in x.as_chunks::<LANES>().0.iter().zip(w0).zip(w1).zip(w2).zip(w3) {
+        let a = simd::load(a);
+        for (s, w) in acc.iter_mut().zip([b0, b1, b2, b3]) {
+            *s = simd::mul_add(a, simd::load(w), *s);
+        }
     }
+    acc
 }
 
 /// `y[o] = bias[o] + Σ(acc[o] + x_tail·w_tail[o])` for the outputs of one tile row.
@@ -259,6 +270,35 @@ mod tests {
                     assert_eq!(one[o].to_bits(), block[t * n_out + o].to_bits(), "in {n_in}, token {t}, out {o}");
                 }
             }
+        }
+    }
+
+    #[test]
+    fn long_rows_split_into_several_panels() {
+        // 1031 inputs: panels of 4 tokens (16 KiB / 4124 B), so 11 tokens are
+        // panels of 4, 4 and 3, each with a partial last vector.
+        const N_IN: usize = 1031;
+        const TOKENS: usize = 11;
+        const N_OUT: usize = 6;
+        assert_eq!(panel_tokens(N_IN), 4);
+        let mut x = [0.0f32; TOKENS * N_IN];
+        let mut w = [0.0f32; N_OUT * N_IN];
+        for (i, v) in x.iter_mut().enumerate() {
+            *v = (i as f32 * 0.013).sin();
+        }
+        for (i, v) in w.iter_mut().enumerate() {
+            *v = (i as f32 * 0.029).cos() * 0.05;
+        }
+        let b = [0.5, -0.25, 0.125, 1.0, -1.0, 2.0];
+        let (mut got, mut want) = ([0.0; TOKENS * N_OUT], [0.0; TOKENS * N_OUT]);
+        linear(&x, &w, Some(&b), &mut got, N_IN);
+        linear_reference(&x, &w, Some(&b), &mut want, N_IN);
+        for (i, (g, r)) in got.iter().zip(&want).enumerate() {
+            assert!((g - r).abs() <= 2e-4, "at {i}: {g} vs {r}");
+            let mut one = [0.0; N_OUT];
+            let t = i / N_OUT;
+            linear(&x[t * N_IN..(t + 1) * N_IN], &w, Some(&b), &mut one, N_IN);
+            assert_eq!(one[i % N_OUT].to_bits(), g.to_bits(), "token {t} alone");
         }
     }
 
