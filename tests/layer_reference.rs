@@ -16,6 +16,7 @@ use sdpa::layer::{
     sinusoidal,
 };
 
+#[allow(clippy::approx_constant)] // generated data: 2^(-1/2) is an ALiBi slope, not a typo of FRAC_1_SQRT_2
 mod vectors {
     include!("data/layer_vectors.rs");
 }
