@@ -42,14 +42,18 @@ pub fn linear(x: &[f32], weight: &[f32], bias: Option<&[f32]>, out: &mut [f32], 
     let Some(by_out) = out.len().checked_div(n_out) else {
         return;
     };
-    let tokens = (x.len() / in_features).min(by_out);
+    let tokens = x.len().checked_div(in_features).unwrap_or(0).min(by_out);
     let x = x.get(..tokens * in_features).unwrap_or_default();
     let weight = weight.get(..n_out * in_features).unwrap_or_default();
     let out = out.get_mut(..tokens * n_out).unwrap_or_default();
     let bias = bias.unwrap_or_default();
 
     let panel = panel_tokens(in_features);
-    for (xs, ys) in x.chunks(in_features * panel).zip(out.chunks_mut(n_out * panel)) {
+    // Zips over `&mut` chunk iterators (here and below): the by-value zip of
+    // two chunk iterators divides by the chunk size, a panic path whenever
+    // `Zip::new` is not inlined (opt-level "s"/"z").
+    let (mut x_panels, mut y_panels) = (x.chunks(size(in_features, panel)), out.chunks_mut(size(n_out, panel)));
+    for (xs, ys) in (&mut x_panels).zip(&mut y_panels) {
         token_panel(xs, weight, bias, ys, in_features, n_out);
     }
 }
@@ -69,32 +73,35 @@ const PANEL_BYTES: usize = 16 * 1024;
 /// for each group of four weight rows, every four-token tile, then the
 /// panel's last one to three tokens one at a time.
 fn token_panel(xs: &[f32], weight: &[f32], bias: &[f32], ys: &mut [f32], n_in: usize, n_out: usize) {
-    let mut w_groups = weight.chunks_exact(n_in * TILE_OUTPUTS);
+    let mut w_groups = weight.chunks_exact(size(n_in, TILE_OUTPUTS));
     let mut first = 0;
     for group in &mut w_groups {
         let w = split_rows::<TILE_OUTPUTS>(group, n_in).map(|r| r.as_chunks::<LANES>());
         let w_tails = w.map(|(_, t)| simd::load_padded(t, 0.0));
         let b = bias.get(first..).unwrap_or_default();
-        let mut x_tiles = xs.chunks_exact(n_in * TILE_TOKENS);
-        let mut y_tiles = ys.chunks_exact_mut(n_out * TILE_TOKENS);
+        let mut x_tiles = xs.chunks_exact(size(n_in, TILE_TOKENS));
+        let mut y_tiles = ys.chunks_exact_mut(size(n_out, TILE_TOKENS));
         for (xt, yt) in (&mut x_tiles).zip(&mut y_tiles) {
             let acc = tile4(split_rows::<TILE_TOKENS>(xt, n_in), &w);
-            for ((row, x), y) in acc.iter().zip(xt.chunks_exact(n_in)).zip(yt.chunks_exact_mut(n_out)) {
+            let (mut x_rows, mut y_rows) = (xt.chunks_exact(size(n_in, 1)), yt.chunks_exact_mut(size(n_out, 1)));
+            for ((row, x), y) in acc.iter().zip(&mut x_rows).zip(&mut y_rows) {
                 let y = y.get_mut(first..).unwrap_or_default();
                 store_sums(row, tail(x.as_chunks::<LANES>().1), &w_tails, b, y);
             }
         }
-        let rest = x_tiles.remainder().chunks_exact(n_in);
-        for (x, y) in rest.zip(y_tiles.into_remainder().chunks_exact_mut(n_out)) {
+        let mut x_rest = x_tiles.remainder().chunks_exact(size(n_in, 1));
+        let mut y_rest = y_tiles.into_remainder().chunks_exact_mut(size(n_out, 1));
+        for (x, y) in (&mut x_rest).zip(&mut y_rest) {
             let row = tile1(x, &w);
             store_sums(&row, tail(x.as_chunks::<LANES>().1), &w_tails, b, y.get_mut(first..).unwrap_or_default());
         }
         first += TILE_OUTPUTS;
     }
     // Weight rows past the last full group (out_features not a multiple of 4).
-    for (o, w) in (first..).zip(w_groups.remainder().chunks_exact(n_in)) {
+    for (o, w) in (first..).zip(w_groups.remainder().chunks_exact(size(n_in, 1))) {
         let b = bias.get(o).copied().unwrap_or(0.0);
-        for (x, y) in xs.chunks_exact(n_in).zip(ys.chunks_exact_mut(n_out)) {
+        let (mut x_rows, mut y_rows) = (xs.chunks_exact(size(n_in, 1)), ys.chunks_exact_mut(size(n_out, 1)));
+        for (x, y) in (&mut x_rows).zip(&mut y_rows) {
             if let Some(y) = y.get_mut(o) {
                 *y = b + single_dot(x, w);
             }
@@ -181,11 +188,19 @@ fn single_dot(x: &[f32], w: &[f32]) -> f32 {
     finish(acc, tail(xt), simd::load_padded(wt, 0.0))
 }
 
+/// `rows · len` as a chunk size: saturating, and never 0 (a zero size is
+/// only asked for in shapes that write nothing), so no chunking call can panic.
+#[inline(always)]
+fn size(len: usize, rows: usize) -> usize {
+    len.saturating_mul(rows).max(1)
+}
+
 /// The `N` consecutive rows of length `n` in `block` (empty where it is short).
 #[inline(always)]
 fn split_rows<const N: usize>(block: &[f32], n: usize) -> [&[f32]; N] {
     let mut rows = [&[][..]; N];
-    for (slot, row) in rows.iter_mut().zip(block.chunks_exact(n.max(1))) {
+    let mut chunks = block.chunks_exact(size(n, 1));
+    for (slot, row) in rows.iter_mut().zip(&mut chunks) {
         *slot = row;
     }
     rows
@@ -206,10 +221,13 @@ pub fn linear_reference(x: &[f32], weight: &[f32], bias: Option<&[f32]>, out: &m
     let Some(by_out) = out.len().checked_div(n_out) else {
         return;
     };
-    let tokens = (x.len() / in_features).min(by_out);
+    let tokens = x.len().checked_div(in_features).unwrap_or(0).min(by_out);
     let bias = bias.unwrap_or_default();
-    for (xr, yr) in x.chunks_exact(in_features).zip(out.chunks_exact_mut(n_out)).take(tokens) {
-        for (o, (y, w)) in yr.iter_mut().zip(weight.chunks_exact(in_features)).enumerate() {
+    let n_in = size(in_features, 1);
+    let (mut x_rows, mut y_rows) = (x.chunks_exact(n_in), out.chunks_exact_mut(size(n_out, 1)));
+    for (xr, yr) in (&mut x_rows).zip(&mut y_rows).take(tokens) {
+        let mut w_rows = weight.chunks_exact(n_in);
+        for (o, (y, w)) in yr.iter_mut().zip(&mut w_rows).enumerate() {
             let b = bias.get(o).copied().unwrap_or(0.0);
             *y = b + xr.iter().zip(w).fold(0.0, |s, (a, b)| s + a * b);
         }

@@ -24,10 +24,10 @@
 /// assert_eq!(alibi_slope(9, 12), alibi_slope(2, 16));
 /// ```
 pub const fn alibi_slope(head: usize, heads: usize) -> f32 {
-    if heads == 0 {
-        return 0.0;
-    }
-    let base = 1usize << heads.ilog2(); // largest power of two ≤ heads
+    let Some(log2) = heads.checked_ilog2() else {
+        return 0.0; // no heads
+    };
+    let base = 1usize << log2; // largest power of two ≤ heads
     // slope = 2^(−numerator / denominator)
     let (numerator, denominator) =
         if head < base { (8 * (head + 1), base) } else { (8 * (2 * (head - base) + 1), 2 * base) };
@@ -54,8 +54,10 @@ pub const fn alibi_slopes<const H: usize>() -> [f32; H] {
 /// a Taylor series of `e^(−f·ln 2)` for the fraction `f ∈ [0, 1)`, whose
 /// truncation error (below `0.7^30/30!`) is far under one `f64` ulp.
 const fn exp2_neg_ratio(n: usize, d: usize) -> f64 {
-    let whole = n / d;
-    let fraction = (n % d) as f64 / d as f64;
+    let (Some(whole), Some(rest)) = (n.checked_div(d), n.checked_rem(d)) else {
+        return 0.0; // d = 0 is never passed
+    };
+    let fraction = rest as f64 / d as f64;
     let y = -fraction * core::f64::consts::LN_2;
     let mut sum = 1.0;
     let mut term = 1.0;
