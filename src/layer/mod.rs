@@ -15,7 +15,12 @@
 //!
 //! Const parameters: `D` model width, `QH` query heads, `KVH` key/value
 //! heads, `HD` head dimension, `T` tokens of a forward, `CAP` cache
-//! capacity. `QH·HD = D` and `KVH` dividing `QH` are checked at compile time.
+//! capacity. `QH·HD = D` and `KVH` dividing `QH` are checked at compile time:
+//!
+//! ```compile_fail
+//! // Two heads of dimension 2 do not make a width of 8: a compile error.
+//! let scratch = sdpa::layer::Scratch::<4, 8, 2, 2, 2>::new();
+//! ```
 //!
 //! ```
 //! use sdpa::Matrix;
