@@ -70,17 +70,24 @@ fn panel_tokens(n_in: usize) -> usize {
 const PANEL_BYTES: usize = 16 * 1024;
 
 /// A panel of tokens (`xs`, whole rows of `n_in`) against every weight row:
-/// for each group of four weight rows, every four-token tile, then the
+/// for each group of four weight rows, every four-token tile; then the
 /// panel's last one to three tokens one at a time.
 fn token_panel(xs: &[f32], weight: &[f32], bias: &[f32], ys: &mut [f32], n_in: usize, n_out: usize) {
+    let has_tail = !n_in.is_multiple_of(LANES);
+    let tiled = xs.len().checked_div(n_in).unwrap_or(0) / TILE_TOKENS * TILE_TOKENS;
+    let (x_tiled, x_rest) = xs.split_at_checked(tiled * n_in).unwrap_or((&[], xs));
+    let (y_tiled, y_rest) = ys.split_at_mut_checked(tiled * n_out).unwrap_or_default();
     let mut w_groups = weight.chunks_exact(size(n_in, TILE_OUTPUTS));
     let mut first = 0;
     for group in &mut w_groups {
+        if tiled == 0 {
+            break;
+        }
         let w = split_rows::<TILE_OUTPUTS>(group, n_in).map(|r| r.as_chunks::<LANES>());
-        let w_tails = w.map(|(_, t)| simd::load_padded(t, 0.0));
+        let w_tails = tails(&w, has_tail);
         let b = bias.get(first..).unwrap_or_default();
-        let mut x_tiles = xs.chunks_exact(size(n_in, TILE_TOKENS));
-        let mut y_tiles = ys.chunks_exact_mut(size(n_out, TILE_TOKENS));
+        let mut x_tiles = x_tiled.chunks_exact(size(n_in, TILE_TOKENS));
+        let mut y_tiles = y_tiled.chunks_exact_mut(size(n_out, TILE_TOKENS));
         for (xt, yt) in (&mut x_tiles).zip(&mut y_tiles) {
             let acc = tile4(split_rows::<TILE_TOKENS>(xt, n_in), &w);
             let (mut x_rows, mut y_rows) = (xt.chunks_exact(size(n_in, 1)), yt.chunks_exact_mut(size(n_out, 1)));
@@ -89,24 +96,48 @@ fn token_panel(xs: &[f32], weight: &[f32], bias: &[f32], ys: &mut [f32], n_in: u
                 store_sums(row, tail(x.as_chunks::<LANES>().1), &w_tails, b, y);
             }
         }
-        let mut x_rest = x_tiles.remainder().chunks_exact(size(n_in, 1));
-        let mut y_rest = y_tiles.into_remainder().chunks_exact_mut(size(n_out, 1));
-        for (x, y) in (&mut x_rest).zip(&mut y_rest) {
-            let row = tile1(x, &w);
-            store_sums(&row, tail(x.as_chunks::<LANES>().1), &w_tails, b, y.get_mut(first..).unwrap_or_default());
-        }
         first += TILE_OUTPUTS;
     }
     // Weight rows past the last full group (out_features not a multiple of 4).
     for (o, w) in (first..).zip(w_groups.remainder().chunks_exact(size(n_in, 1))) {
         let b = bias.get(o).copied().unwrap_or(0.0);
-        let (mut x_rows, mut y_rows) = (xs.chunks_exact(size(n_in, 1)), ys.chunks_exact_mut(size(n_out, 1)));
+        let (mut x_rows, mut y_rows) = (x_tiled.chunks_exact(size(n_in, 1)), y_tiled.chunks_exact_mut(size(n_out, 1)));
         for (x, y) in (&mut x_rows).zip(&mut y_rows) {
             if let Some(y) = y.get_mut(o) {
                 *y = b + single_dot(x, w);
             }
         }
     }
+    let (mut x_rows, mut y_rows) = (x_rest.chunks_exact(size(n_in, 1)), y_rest.chunks_exact_mut(size(n_out, 1)));
+    for (x, y) in (&mut x_rows).zip(&mut y_rows) {
+        single_token(x, weight, bias, y, n_in);
+    }
+}
+
+/// One token against every weight row (a decode step's projections): four
+/// weight rows per pass over the token, as [`crate::kernels::dot_rows`] does.
+fn single_token(x: &[f32], weight: &[f32], bias: &[f32], y: &mut [f32], n_in: usize) {
+    let n_out = y.len();
+    let x_tail = tail(x.as_chunks::<LANES>().1);
+    let mut w_groups = weight.chunks_exact(size(n_in, TILE_OUTPUTS));
+    let mut y_groups = y.chunks_exact_mut(TILE_OUTPUTS);
+    let mut b_groups = bias.chunks(TILE_OUTPUTS);
+    for (group, ys) in (&mut w_groups).zip(&mut y_groups) {
+        let w = split_rows::<TILE_OUTPUTS>(group, n_in).map(|r| r.as_chunks::<LANES>());
+        let acc = tile1(x, &w);
+        store_sums(&acc, x_tail, &tails(&w, x_tail.is_some()), b_groups.next().unwrap_or_default(), ys);
+    }
+    let rest = y_groups.into_remainder();
+    let first = n_out.saturating_sub(rest.len());
+    for ((o, w), y) in (first..).zip(w_groups.remainder().chunks_exact(size(n_in, 1))).zip(rest) {
+        *y = bias.get(o).copied().unwrap_or(0.0) + single_dot(x, w);
+    }
+}
+
+/// The zero-padded tails of a group's rows (zeros, unused, when rows are whole vectors).
+#[inline(always)]
+fn tails(w: &Group<'_>, has_tail: bool) -> [F32s; TILE_OUTPUTS] {
+    if has_tail { w.map(|(_, t)| simd::load_padded(t, 0.0)) } else { [simd::splat(0.0); TILE_OUTPUTS] }
 }
 
 /// Whole vectors and tail of each of a group's four weight rows.
