@@ -39,6 +39,8 @@
 //!   vectorized `exp`, each with its scalar reference.
 //! - [`attention()`], [`attention_rows`], [`attention_weights`] with [`Options`]:
 //!   the fused kernel over const shapes; [`runtime`]: the same over runtime shapes.
+//! - [`layer`]: a multi-head self-attention layer (projections, MHA/GQA/MQA,
+//!   RoPE/ALiBi, encoder and decoder masks, a key/value cache for decoding).
 //!
 //! ## SIMD
 //! Chosen at compile time from the enabled target features: 16 lanes with
@@ -53,6 +55,7 @@
 
 mod attention;
 pub mod kernels;
+pub mod layer;
 mod matrix;
 mod options;
 pub mod runtime;
