@@ -11,6 +11,9 @@
 use core::fmt::{self, Write};
 use core::hint::black_box as bb;
 use sdpa::kernels::{self, OnlineSoftmax};
+use sdpa::layer::{
+    self, CacheMode, DecodeScratch, KvCache, LayerMask, Positions, Rope, Scratch, SelfAttention, Weights,
+};
 use sdpa::runtime::{self, Bias, Mask, Shape};
 use sdpa::{Alignment, Matrix, Options, Settings, Window};
 
@@ -25,6 +28,8 @@ pub fn everything() {
     const_api::<1, 300, 7, 3>();
     const_api::<5, 2, 1, 1>();
     runtime_calls();
+    layer_calls::<32, 4, 2, 8, 16, 8>();
+    layer_calls::<12, 3, 3, 4, 5, 3>();
     bb(sdpa::backend());
 }
 
@@ -45,6 +50,8 @@ fn kernel_calls() {
     kernels::axpy_reference(a, bb(0.5), b);
     kernels::axpy_rows(a, b, c);
     kernels::scale(c, bb(2.0));
+    kernels::linear(a, b, bb(Some(&*b)), c, bb(7));
+    kernels::linear_reference(a, b, bb(None), c, bb(7));
     bb(kernels::exp(bb(1.0)));
     bb(kernels::exp_reference(bb(1.0)));
     kernels::exp_in_place(a);
@@ -185,4 +192,78 @@ impl Write for Sink {
         bb(s);
         Ok(())
     }
+}
+
+/// Positional encodings, one of each kind, chosen opaquely.
+fn positions() -> Positions {
+    match bb(0u8) {
+        0 => Positions::None,
+        1 => Positions::Alibi,
+        2 => Positions::Rope(Rope::interleaved()),
+        _ => Positions::Rope(Rope::half_split().theta(bb(500_000.0))),
+    }
+}
+
+/// The layer: weights from opaque data, forward with every mask kind, decode
+/// into fixed and sliding caches, and the positional helpers.
+fn layer_calls<const D: usize, const QH: usize, const KVH: usize, const HD: usize, const T: usize, const CAP: usize>() {
+    let mut data = [0.0f32; 4096];
+    let data = floats_of(&mut data);
+    let mut bytes = [0u8; 64];
+    bb(layer::f32s_from_le_bytes::<16>(bb(&mut bytes[..])));
+    bb(Weights::<D, QH, KVH, HD>::packed_len(bb(true)));
+    let weights = match Weights::<D, QH, KVH, HD>::from_packed(data, bb(true)) {
+        Ok(w) => w,
+        Err(e) => {
+            let _ = write!(Sink, "{e}");
+            match Weights::new(data, data, data, data).and_then(|w| w.with_biases(data, data, data, data)) {
+                Ok(w) => w,
+                Err(_) => return,
+            }
+        }
+    };
+    bb(weights.has_biases());
+    let attention = SelfAttention::new(bb(weights), positions()).with_scale(bb(0.3));
+    bb((attention.weights(), attention.positions(), attention.scale()));
+
+    let x: Matrix<T, D> = bb(Matrix::zeros());
+    let mut out = Matrix::<T, D>::zeros();
+    let keep = bb([true; T]);
+    let mask = match bb(0u8) {
+        0 => LayerMask::causal(),
+        1 => LayerMask::sliding_window(bb(4)),
+        _ => LayerMask::bidirectional().padding(&keep).window(bb(3), bb(2)),
+    };
+    bb((mask.is_causal(), mask.settings()));
+    let mut scratch = Scratch::<T, D, QH, KVH, HD>::new();
+    attention.forward(&x, &mut out, &mask, &mut scratch);
+    bb((scratch.query_head(bb(1)), scratch.key_head(bb(1)), scratch.value_head(bb(1)), scratch.merged()));
+
+    let mode = if bb(true) { CacheMode::Sliding } else { CacheMode::Fixed };
+    let mut cache = bb(KvCache::<CAP, KVH, HD>::with_mode(mode));
+    let mut step = DecodeScratch::<D, CAP>::new();
+    let (token, mut y) = (bb([0.0f32; D]), [0.0f32; D]);
+    for _ in 0..bb(3) {
+        if let Err(e) = attention.decode(&token, &mut y, &mut cache, &mut step) {
+            let _ = write!(Sink, "{e}");
+        }
+    }
+    bb((cache.len(), cache.is_empty(), cache.capacity(), cache.next_position(), cache.mode()));
+    bb((cache.keys(bb(1)), cache.values(bb(1)), cache.position_of(bb(2))));
+    cache.clear();
+    bb((KvCache::<CAP, KVH, HD>::new(), KvCache::<CAP, KVH, HD>::sliding()));
+
+    bb(layer::alibi_slope(bb(3), bb(12)));
+    bb(layer::alibi_slopes::<QH>());
+    let mut row = bb([0.0f32; D]);
+    Rope::half_split().rotate(bb(7), floats_of(&mut row));
+    layer::sinusoidal(bb(9), floats_of(&mut row));
+    let mut xs = x;
+    layer::add_sinusoidal(&mut xs, bb(3));
+    bb((&out, &y, &xs));
+}
+
+/// A slice of opaque length over any buffer.
+fn floats_of<const N: usize>(buf: &mut [f32; N]) -> &mut [f32] {
+    bb(&mut buf[..])
 }
