@@ -209,8 +209,8 @@ fn positions() -> Positions {
 fn layer_calls<const D: usize, const QH: usize, const KVH: usize, const HD: usize, const T: usize, const CAP: usize>() {
     let mut data = [0.0f32; 4096];
     let data = floats_of(&mut data);
-    let mut bytes = [0u8; 64];
-    bb(layer::f32s_from_le_bytes::<16>(bb(&mut bytes[..])));
+    let bytes = [0u8; 64];
+    bb(layer::f32s_from_le_bytes::<16>(bb(&bytes[..])));
     bb(Weights::<D, QH, KVH, HD>::packed_len(bb(true)));
     let weights = match Weights::<D, QH, KVH, HD>::from_packed(data, bb(true)) {
         Ok(w) => w,
