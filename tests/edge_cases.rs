@@ -531,3 +531,41 @@ fn nk_one_gives_the_value_row_exactly() {
         }
     }
 }
+
+/// An infinite query entry that meets only negative key entries gives every
+/// score `−∞`: those keys weigh 0 like masked ones, and a row whose every
+/// score is `−∞` is the zero row (not NaN). Meeting a positive entry gives
+/// `+∞`, and the row is NaN.
+#[test]
+fn infinite_inputs_act_through_their_scores() {
+    let k = Matrix::<2, 2>::from_rows([[-1.0, 0.5], [-2.0, 0.25]]);
+    let v = Matrix::<2, 3>::from_rows([[1.0, 2.0, 3.0], [4.0, 5.0, 6.0]]);
+    let mut out = Matrix::<1, 3>::from_fn(|_, _| f32::NAN);
+    attention(&Matrix::from_rows([[f32::INFINITY, 1.0]]), &k, &v, &mut out, &Options::new());
+    assert_eq!(out.rows()[0], [0.0; 3], "every score -inf: the zero row");
+    attention(&Matrix::from_rows([[f32::NEG_INFINITY, 1.0]]), &k, &v, &mut out, &Options::new());
+    assert!(out.rows()[0].iter().all(|x| x.is_nan()), "a +inf score: NaN");
+    // One key's score overflows to -inf: it weighs 0, the other gets all.
+    let k = Matrix::<2, 2>::from_rows([[-1.0, 0.5], [0.0, 0.25]]);
+    attention(&Matrix::from_rows([[f32::MAX, 1.0]]), &k, &v, &mut out, &Options::new().scale(1.0));
+    assert_eq!(out.rows()[0], v.rows()[1]);
+}
+
+/// The fused kernel accumulates unnormalised weights (each at most 1, their
+/// sum at most the number of visible keys `n`) times values and divides
+/// once at the end, so the output is finite whenever every `|v| ≤
+/// f32::MAX / (2·NK)`; larger values may overflow the accumulator (the
+/// weights variant normalises first and has no such limit).
+#[test]
+fn values_up_to_max_over_twice_nk_never_overflow() {
+    const NK: usize = 40;
+    let q = Matrix::<2, 3>::zeros(); // every score 0: every weight 1 before normalising
+    let k = Matrix::<NK, 3>::zeros();
+    let big = f32::MAX / (2 * NK) as f32;
+    let v = Matrix::<NK, 2>::from_fn(|_, c| if c == 0 { big } else { -big });
+    let mut out = Matrix::<2, 2>::zeros();
+    attention(&q, &k, &v, &mut out, &Options::new());
+    for row in out.rows() {
+        assert!((row[0] - big).abs() <= big * 1e-5 && (row[1] + big).abs() <= big * 1e-5, "{row:?}");
+    }
+}
