@@ -268,11 +268,22 @@ fn battery_within_oracle_bounds_and_backends_agree() {
                 2.0 * it.bound
             );
             let w = worst.entry(it.family).or_default();
-            let ulps = if it.got.is_sign_negative() == t.is_sign_negative() { it.got.to_bits().abs_diff(t.to_bits()) } else { u32::MAX };
-            *w = (w.0.max(diff), w.1.max(diff / (2.0 * it.bound).max(f64::MIN_POSITIVE)), w.2.max(if diff == 0.0 { 0 } else { ulps }));
+            let ulps = if it.got.is_sign_negative() == t.is_sign_negative() {
+                it.got.to_bits().abs_diff(t.to_bits())
+            } else {
+                u32::MAX
+            };
+            *w = (
+                w.0.max(diff),
+                w.1.max(diff / (2.0 * it.bound).max(f64::MIN_POSITIVE)),
+                w.2.max(if diff == 0.0 { 0 } else { ulps }),
+            );
         }
         for (family, (diff, frac, ulps)) in worst {
-            println!("{} vs {other} {family:>15}: max |diff| {diff:.2e} ({ulps} ulp apart), max diff/(2·bound) {frac:.4}", name());
+            println!(
+                "{} vs {other} {family:>15}: max |diff| {diff:.2e} ({ulps} ulp apart), max diff/(2·bound) {frac:.4}",
+                name()
+            );
         }
         compared.push(other);
     }

@@ -27,7 +27,7 @@ use sdpa::{Alignment, Matrix, Options, Settings, attention, attention_weights};
 const SPECIALS: [f32; 14] = [
     0.0,
     -0.0,
-    f32::from_bits(1),          // smallest subnormal, 2^-149
+    f32::from_bits(1), // smallest subnormal, 2^-149
     -f32::from_bits(1),
     f32::from_bits(0x007f_ffff), // largest subnormal
     -f32::from_bits(0x007f_ffff),
@@ -46,7 +46,9 @@ const SPECIALS: [f32; 14] = [
 const LENGTHS: [usize; 11] = [1, 2, 3, 4, 5, 8, 15, 16, 17, 33, 65];
 
 fn background(n: usize, seed: usize) -> Vec<f32> {
-    (0..n).map(|i| (0.25 + ((i * 7 + seed) % 11) as f32 * 0.125) * if (i + seed) % 3 == 0 { -1.0 } else { 1.0 }).collect()
+    (0..n)
+        .map(|i| (0.25 + ((i * 7 + seed) % 11) as f32 * 0.125) * if (i + seed).is_multiple_of(3) { -1.0 } else { 1.0 })
+        .collect()
 }
 
 fn positions(n: usize) -> Vec<usize> {
@@ -267,7 +269,11 @@ fn axpy_family_and_scale_round_exactly_as_built_on_every_special_value() {
                     axpy_rows(&mut got, &weights, &rows);
                     for i in 0..n {
                         let want = (0..5).fold(acc[i], |a, r| axpy_as_built(a, weights[r], rows[r * n + i]));
-                        assert!(same(got[i], want), "axpy_rows n {n} p {p} s {s:e} t {target}: [{i}] {} vs {want}", got[i]);
+                        assert!(
+                            same(got[i], want),
+                            "axpy_rows n {n} p {p} s {s:e} t {target}: [{i}] {} vs {want}",
+                            got[i]
+                        );
                     }
                     // scale by the special, and a special scaled.
                     let mut got = acc.clone();
@@ -398,10 +404,15 @@ fn check_attention<const NQ: usize, const NK: usize, const D: usize, const DV: u
             let row = &got.rows()[i];
             match e {
                 Expect::Nan => assert!(row.iter().all(|x| x.is_nan()), "{name} {what}: row {i} should be NaN: {row:?}"),
-                Expect::Zero => assert!(row.iter().all(|x| x.to_bits() == 0), "{name} {what}: row {i} should be +0: {row:?}"),
+                Expect::Zero => {
+                    assert!(row.iter().all(|x| x.to_bits() == 0), "{name} {what}: row {i} should be +0: {row:?}")
+                }
                 Expect::OneHot(j) => {
                     let v_row = &v.rows()[j];
-                    assert!(row.iter().zip(v_row).all(|(a, b)| a == b || same(*a, *b)), "{name} {what}: row {i} should be value row {j}: {row:?} vs {v_row:?}");
+                    assert!(
+                        row.iter().zip(v_row).all(|(a, b)| a == b || same(*a, *b)),
+                        "{name} {what}: row {i} should be value row {j}: {row:?} vs {v_row:?}"
+                    );
                     for jj in 0..NK {
                         let want = if jj == j { 1.0 } else { 0.0 };
                         assert_eq!(weights.rows()[i][jj], want, "{what}: one-hot weights row {i}");
@@ -410,15 +421,22 @@ fn check_attention<const NQ: usize, const NK: usize, const D: usize, const DV: u
                 Expect::Oracle => {
                     let b = row_bounds(&finite_case, i);
                     for c in 0..DV {
-                        let column: Vec<f32> = (0..NK).filter(|&j| visible(&finite_case, i, j)).map(|j| case.v[j * DV + c]).collect();
+                        let column: Vec<f32> =
+                            (0..NK).filter(|&j| visible(&finite_case, i, j)).map(|j| case.v[j * DV + c]).collect();
                         let g = row[c];
-                        if column.iter().any(|x| x.is_nan()) || (column.contains(&f32::INFINITY) && column.contains(&f32::NEG_INFINITY)) {
+                        if column.iter().any(|x| x.is_nan())
+                            || (column.contains(&f32::INFINITY) && column.contains(&f32::NEG_INFINITY))
+                        {
                             assert!(g.is_nan(), "{name} {what}: out[{i}][{c}] = {g}, want NaN");
                         } else if let Some(inf) = column.iter().find(|x| x.is_infinite()) {
                             assert_eq!(g, *inf, "{name} {what}: out[{i}][{c}]");
                         } else {
                             let w = want[i * DV + c];
-                            assert!((g as f64 - w).abs() <= b.oracle(c), "{name} {what}: out[{i}][{c}] = {g:e}, f64 {w:e}, tol {:e}", b.oracle(c));
+                            assert!(
+                                (g as f64 - w).abs() <= b.oracle(c),
+                                "{name} {what}: out[{i}][{c}] = {g:e}, f64 {w:e}, tol {:e}",
+                                b.oracle(c)
+                            );
                         }
                     }
                 }
@@ -461,7 +479,10 @@ fn edge_case_battery<const NQ: usize, const NK: usize, const D: usize, const DV:
                             case.bias = Some(bias);
                         }
                     }
-                    let what = format!("NQ {NQ} NK {NK} D {D} DV {DV} {settings:?}: {s:e} in {}", ["q", "k", "v", "bias"][target]);
+                    let what = format!(
+                        "NQ {NQ} NK {NK} D {D} DV {DV} {settings:?}: {s:e} in {}",
+                        ["q", "k", "v", "bias"][target]
+                    );
                     check_attention::<NQ, NK, D, DV>(&case, &what);
                 }
             }
@@ -492,7 +513,10 @@ fn edge_case_battery<const NQ: usize, const NK: usize, const D: usize, const DV:
                 for got in [out.rows()[i][c], fused.rows()[i][c]] {
                     let want = if n == 0 { 0.0 } else { v.rows()[0][c] };
                     let tol = row_bounds(&plain, i).convex(c);
-                    assert!((got - want).abs() as f64 <= tol + TINY, "all-equal values: out[{i}][{c}] = {got}, want {want}");
+                    assert!(
+                        (got - want).abs() as f64 <= tol + TINY,
+                        "all-equal values: out[{i}][{c}] = {got}, want {want}"
+                    );
                 }
             }
         }

@@ -44,15 +44,18 @@ impl Stats {
 /// (f32x4 for the default and the scalar builds).
 fn wide_exp(xs: &[f32], out: &mut [f32]) {
     match sdpa::backend() {
-        "f32x16" => xs.chunks_exact(16).zip(out.chunks_exact_mut(16)).for_each(|(x, y)| {
-            y.copy_from_slice(&wide::f32x16::new(x.try_into().unwrap()).exp().to_array())
-        }),
-        "f32x8" => xs.chunks_exact(8).zip(out.chunks_exact_mut(8)).for_each(|(x, y)| {
-            y.copy_from_slice(&wide::f32x8::new(x.try_into().unwrap()).exp().to_array())
-        }),
-        _ => xs.chunks_exact(4).zip(out.chunks_exact_mut(4)).for_each(|(x, y)| {
-            y.copy_from_slice(&wide::f32x4::new(x.try_into().unwrap()).exp().to_array())
-        }),
+        "f32x16" => xs
+            .chunks_exact(16)
+            .zip(out.chunks_exact_mut(16))
+            .for_each(|(x, y)| y.copy_from_slice(&wide::f32x16::new(x.try_into().unwrap()).exp().to_array())),
+        "f32x8" => xs
+            .chunks_exact(8)
+            .zip(out.chunks_exact_mut(8))
+            .for_each(|(x, y)| y.copy_from_slice(&wide::f32x8::new(x.try_into().unwrap()).exp().to_array())),
+        _ => xs
+            .chunks_exact(4)
+            .zip(out.chunks_exact_mut(4))
+            .for_each(|(x, y)| y.copy_from_slice(&wide::f32x4::new(x.try_into().unwrap()).exp().to_array())),
     }
 }
 
@@ -85,10 +88,10 @@ fn measure(lo: u32, hi: u32) -> Stats {
                     *slot = (if e.is_nan() { f64::INFINITY } else { e }, x);
                 }
             }
-            if let Some(p) = previous {
-                if (negative && y > p) || (!negative && y < p) {
-                    stats.non_monotone += 1;
-                }
+            if let Some(p) = previous
+                && ((negative && y > p) || (!negative && y < p))
+            {
+                stats.non_monotone += 1;
             }
             previous = Some(y);
         }

@@ -103,11 +103,7 @@ fn oracle<const NQ: usize, const NK: usize, const D: usize, const DV: usize>(p: 
             let t = scores[j].unwrap_or(0.0) - max;
             let kernel = common::bounds::softmax_weight_bound(w64[j], t.abs() + 2.0 * b.delta, b.range, b.n, 1);
             let tol = w64[j] * (grow - 1.0) + grow * kernel;
-            prop_assert!(
-                (g as f64 - w64[j]).abs() <= tol,
-                "weight [{i}][{j}] = {g:e}, f64 {:e}, tol {tol:e}",
-                w64[j]
-            );
+            prop_assert!((g as f64 - w64[j]).abs() <= tol, "weight [{i}][{j}] = {g:e}, f64 {:e}, tol {tol:e}", w64[j]);
         }
     }
     Ok(())
@@ -209,24 +205,28 @@ fn equivalences<const NQ: usize, const NK: usize, const D: usize, const DV: usiz
     let bias = a.full_bias();
     for i in 0..NQ {
         for j in 0..NK {
-            additive.rows_mut()[i][j] = if visible(&case, i, j) {
-                bias.as_ref().map_or(0.0, |b| b[i * NK + j])
-            } else {
-                f32::NEG_INFINITY
-            };
+            additive.rows_mut()[i][j] =
+                if visible(&case, i, j) { bias.as_ref().map_or(0.0, |b| b[i * NK + j]) } else { f32::NEG_INFINITY };
         }
     }
     let settings = sdpa::Settings { causal: false, window: None, ..a.settings };
     let mut other = Matrix::<NQ, DV>::from_fn(|_, _| f32::NAN);
     attention(&a.q, &a.k, &a.v, &mut other, &Options::new().with_settings(settings).bias(&additive));
     if a.settings.window.is_none() {
-        prop_assert!(same_bits(&out, &other), "masks as one additive mask differ: {:?}\n{out:?}\n{other:?}", a.settings);
+        prop_assert!(
+            same_bits(&out, &other),
+            "masks as one additive mask differ: {:?}\n{out:?}\n{other:?}",
+            a.settings
+        );
     } else {
         for i in 0..NQ {
             let bounds = row_bounds(&case, i);
             for c in 0..DV {
                 let (x, y) = (out.rows()[i][c] as f64, other.rows()[i][c] as f64);
-                prop_assert!((x - y).abs() <= bounds.same_scores(c), "window vs additive out[{i}][{c}]: {x:e} vs {y:e}");
+                prop_assert!(
+                    (x - y).abs() <= bounds.same_scores(c),
+                    "window vs additive out[{i}][{c}]: {x:e} vs {y:e}"
+                );
             }
         }
     }

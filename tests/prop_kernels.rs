@@ -91,7 +91,7 @@ fn check_axpy_rows(acc: &[f32], weights: &[f32], rows: &[f32]) -> Result<(), Tes
     let n = acc.len();
     let mut got = acc.to_vec();
     axpy_rows(&mut got, weights, rows);
-    let used = if n == 0 { 0 } else { weights.len().min(rows.len() / n) };
+    let used = rows.len().checked_div(n).map_or(0, |r| weights.len().min(r));
     for i in 0..n {
         let mut want = acc[i];
         let mut exact = acc[i] as f64;

@@ -35,12 +35,11 @@ fn placement() -> impl Strategy<Value = (f32, f32)> {
 
 /// A row of `n` finite values, each `−∞` (masked) with probability `p`.
 fn row(n: usize) -> impl Strategy<Value = Vec<f32>> {
-    (placement(), prop::sample::select(vec![0.0, 0.0, 0.3, 0.9, 1.0]))
-        .prop_flat_map(move |((center, spread), p)| {
-            prop::collection::vec((-1.0f32..=1.0, prop::bool::weighted(p)), n).prop_map(move |xs| {
-                xs.into_iter().map(|(r, masked)| if masked { f32::NEG_INFINITY } else { center + spread * r }).collect()
-            })
+    (placement(), prop::sample::select(vec![0.0, 0.0, 0.3, 0.9, 1.0])).prop_flat_map(move |((center, spread), p)| {
+        prop::collection::vec((-1.0f32..=1.0, prop::bool::weighted(p)), n).prop_map(move |xs| {
+            xs.into_iter().map(|(r, masked)| if masked { f32::NEG_INFINITY } else { center + spread * r }).collect()
         })
+    })
 }
 
 /// Checks `got` against the f64 softmax of `input`: every weight within the
@@ -121,7 +120,8 @@ fn online_equals_three_pass(input: &[f32], block: usize) -> Result<(), TestCaseE
         }
         let t = input[j] as f64 - max;
         let n = finite.len();
-        let bound = softmax_weight_bound(want[j], t, max - min, n, 1) + softmax_weight_bound(want[j], t, max - min, n, blocks);
+        let bound =
+            softmax_weight_bound(want[j], t, max - min, n, 1) + softmax_weight_bound(want[j], t, max - min, n, blocks);
         prop_assert!(
             (got[j] as f64 - three[j] as f64).abs() <= bound,
             "online {} vs three-pass {} at {j} (block {block}), bound {bound:e}",
@@ -132,6 +132,9 @@ fn online_equals_three_pass(input: &[f32], block: usize) -> Result<(), TestCaseE
     Ok(())
 }
 
+/// A softmax form by name: row and online block size in, weights out.
+type Kernel = (&'static str, fn(&[f32], usize) -> Vec<f32>);
+
 /// `x + c` is exact for every element (multiples of `2^e` below `2^22·2^e`),
 /// so `x − max` is bit-identical and so is every weight.
 fn shift_invariance(ints: &[i32], e: i32, shift: i32, block: usize) -> Result<(), TestCaseError> {
@@ -141,7 +144,7 @@ fn shift_invariance(ints: &[i32], e: i32, shift: i32, block: usize) -> Result<()
     for (a, b) in x.iter().zip(&y) {
         prop_assert_eq!((*b as f64) - (*a as f64), shift as f64 * unit as f64, "shift not exact");
     }
-    let kernels: [(&str, fn(&[f32], usize) -> Vec<f32>); 3] = [
+    let kernels: [Kernel; 3] = [
         ("softmax", |v, _| {
             let mut v = v.to_vec();
             softmax(&mut v);

@@ -110,7 +110,8 @@ pub fn row_bounds(case: &Case, i: usize) -> RowBounds {
     let visible_keys: Vec<usize> = (0..case.nk).filter(|&j| visible(case, i, j)).collect();
     let n = visible_keys.len();
     let delta = visible_keys.iter().map(|&j| score_error(case, i, j)).fold(0.0, f64::max);
-    let (lo, hi) = scores.iter().flatten().fold((f64::INFINITY, f64::NEG_INFINITY), |(lo, hi), s| (lo.min(*s), hi.max(*s)));
+    let (lo, hi) =
+        scores.iter().flatten().fold((f64::INFINITY, f64::NEG_INFINITY), |(lo, hi), s| (lo.min(*s), hi.max(*s)));
     let range = if n == 0 { 0.0 } else { hi - lo + 2.0 * delta };
     let first = visible_keys.first().copied().unwrap_or(0);
     let last = visible_keys.last().copied().unwrap_or(0);

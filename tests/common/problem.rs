@@ -123,7 +123,8 @@ impl<const NQ: usize, const NK: usize, const D: usize, const DV: usize> Problem<
         rng.fill(q.as_mut_slice(), -p.qk_amp, p.qk_amp);
         rng.fill(k.as_mut_slice(), -p.qk_amp, p.qk_amp);
         rng.fill(v.as_mut_slice(), p.v_center - p.v_amp, p.v_center + p.v_amp);
-        let mut problem = Problem { q, k, v, settings: p.settings, mask: None, key_mask: None, bias: None, key_bias: None };
+        let mut problem =
+            Problem { q, k, v, settings: p.settings, mask: None, key_mask: None, bias: None, key_bias: None };
         match p.mask {
             MaskKind::None => {}
             MaskKind::PerQuery(masked) => {
