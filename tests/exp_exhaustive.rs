@@ -10,12 +10,12 @@ use sdpa::kernels::{exp, exp_in_place};
 /// The bound the tests enforce, in units in the last place of the exact result.
 const MAX_ULP: f64 = 2.0;
 
-/// Error of `got` against the exact `want`, in ulps of `want` as an `f32`
-/// (subnormal results are measured in units of the smallest subnormal).
-fn ulp_error(got: f32, want: f64) -> f64 {
-    let exponent = want.abs().log2().floor().max(-126.0);
-    let ulp = 2f64.powi(exponent as i32 - 23);
-    (got as f64 - want).abs() / ulp
+/// One ulp of the exact positive `want` as an `f32`: `2^(⌊log₂ want⌋ − 23)`,
+/// read from the f64 exponent bits (subnormal results: the smallest
+/// subnormal, `2⁻¹⁴⁹`).
+fn ulp_of(want: f64) -> f64 {
+    let exponent = ((want.to_bits() >> 52) & 0x7ff) as i64 - 1023;
+    f64::from_bits(((exponent.max(-126) - 23 + 1023) as u64) << 52)
 }
 
 /// What one pass over a range of inputs measured.
@@ -82,8 +82,9 @@ fn measure(lo: u32, hi: u32) -> Stats {
         for i in 0..n {
             let (x, y) = (inputs[i], buf[i]);
             let want = (x as f64).exp();
+            let ulp = ulp_of(want);
             for (slot, got) in [(&mut stats.sdpa, y), (&mut stats.wide, theirs[i])] {
-                let e = ulp_error(got, want);
+                let e = (got as f64 - want).abs() / ulp;
                 if e > slot.0 || e.is_nan() {
                     *slot = (if e.is_nan() { f64::INFINITY } else { e }, x);
                 }
@@ -164,6 +165,14 @@ fn subnormal_results_within_one_unit_of_the_smallest_subnormal() {
     // Below 2^-126 the result's ulp is 2^-149: one rounding of an accurate
     // significand is at most 1 unit off.
     assert!(worst <= 1.0, "max error {worst} at x = {at:e}");
+}
+
+#[test]
+fn ulp_of_matches_its_definition() {
+    for want in [1.0f64, 1.5, 2.0, 0.75, 3e-39, 1e-44, 1e38, core::f64::consts::E] {
+        let exponent = want.log2().floor().max(-126.0);
+        assert_eq!(ulp_of(want), 2f64.powi(exponent as i32 - 23), "{want}");
+    }
 }
 
 #[test]

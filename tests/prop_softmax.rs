@@ -8,7 +8,7 @@
 mod common;
 
 use common::bounds::{softmax_sum_bound, softmax_weight_bound};
-use common::kernels64::{U, softmax64};
+use common::kernels64::{TINY, U, lanes, softmax64};
 use common::prop::config;
 use proptest::prelude::*;
 use proptest::test_runner::TestCaseError;
@@ -100,6 +100,16 @@ fn probabilities(input: &[f32]) -> Result<(), TestCaseError> {
     let mut got = input.to_vec();
     softmax(&mut got);
     check_against_oracle(input, &got, 1, "softmax")?;
+    // The rustdoc's tighter sum bound for the vectorized form: the sum runs
+    // ⌈n/L⌉ deep per lane, then log₂L reduction steps; then 1/l and one
+    // product per weight: |Σw − 1| ≤ (⌈n/L⌉ + log₂L + 2)·u.
+    let n = input.iter().filter(|x| x.is_finite()).count();
+    if n > 0 {
+        let l = lanes();
+        let bound = (n.div_ceil(l) + l.trailing_zeros() as usize + 2) as f64 * U * 1.01 + n as f64 * 3.0 * TINY;
+        let sum: f64 = got.iter().map(|w| *w as f64).sum();
+        prop_assert!((sum - 1.0).abs() <= bound, "softmax: sum {sum} beyond the documented blocked bound {bound:e}");
+    }
     let mut reference = input.to_vec();
     softmax_reference(&mut reference);
     check_against_oracle(input, &reference, 1, "softmax_reference")
