@@ -17,8 +17,8 @@ use sdpa::kernels::{OnlineSoftmax, softmax, softmax_reference};
 const REGRESSIONS: &str = "proptest-regressions/prop_softmax.txt";
 
 /// Where the finite inputs of a row sit: `center + spread·r`, `r ∈ [-1, 1]`.
-/// Covers ordinary scores, scores near ±10⁴ and inputs up to ±f32::MAX/2
-/// (and, shifted, up to f32::MAX).
+/// Covers ordinary scores, scores near ±10⁴, inputs up to ±f32::MAX/2
+/// (and, shifted, up to ±f32::MAX) and rows at -f32::MAX.
 fn placement() -> impl Strategy<Value = (f32, f32)> {
     prop_oneof![
         Just((0.0, 1.0)),
@@ -30,6 +30,9 @@ fn placement() -> impl Strategy<Value = (f32, f32)> {
         Just((0.0, f32::MAX / 2.0)),
         Just((f32::MAX / 4.0, f32::MAX / 4.0)),
         Just((-f32::MAX / 4.0, f32::MAX / 4.0)),
+        // Every finite input at -f32::MAX: padding tail lanes with f32::MIN
+        // instead of -inf would count them as weights here.
+        Just((-f32::MAX, 0.0)),
     ]
 }
 
