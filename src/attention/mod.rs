@@ -211,8 +211,13 @@ impl<const NQ: usize, const NK: usize, const D: usize, const DV: usize> Dims<NQ,
 /// Streams each query row over blocks of 32 keys with an online softmax; no
 /// score matrix, constant stack whatever `NK`. Non-finite behaviour: a query
 /// with no visible key (fully masked) gets an all-zero row; masked keys' K
-/// and V rows are never read, so NaN there cannot leak; NaN or `+∞` in an
-/// unmasked input makes the rows it reaches NaN and touches no other row.
+/// and V rows are never read, so NaN there cannot leak; NaN in an unmasked
+/// input, or a score of `+∞`, makes the rows it reaches NaN and touches no
+/// other row; a score of `−∞` (an infinite input meeting entries of the
+/// opposite sign, or overflow) weighs 0 like a masked key; `±∞` in V carries
+/// into its output column. The output is finite whenever every `|v| ≤
+/// f32::MAX / (2·NK)`: the accumulator holds unnormalised weights (each at
+/// most 1) times values until the final division.
 ///
 /// ```
 /// use sdpa::{Matrix, Options, attention};
