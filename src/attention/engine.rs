@@ -8,8 +8,14 @@ use crate::kernels::{OnlineSoftmax, axpy, dot_rows, scale};
 pub(crate) const BLOCK_KEYS: usize = 32;
 
 /// Computes output rows `first_row ..` into `out` (whole rows of `dv`), for
-/// as many rows as `out` holds and `nq` allows.
+/// as many rows as `out` holds and `nq` allows: on the tiled engine when it
+/// can take the problem (no per-key mask, bias or ALiBi, `d` ≤ 128, enough
+/// queries to fill half a vector), else row by row.
 pub(crate) fn attend_rows(problem: &Problem<'_>, first_row: usize, out: &mut [f32]) {
+    if super::tiled::eligible(problem) {
+        super::tiled::attend_rows(problem, first_row, out);
+        return;
+    }
     let scale = problem.scale();
     for (i, out_row) in (first_row..).zip(out.chunks_exact_mut(problem.dv.max(1))) {
         match problem.row(i, scale) {

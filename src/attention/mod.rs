@@ -7,6 +7,7 @@
 
 mod engine;
 mod row;
+mod tiled;
 mod weights;
 
 pub(crate) use row::Problem;
