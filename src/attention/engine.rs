@@ -8,10 +8,17 @@ use crate::kernels::{OnlineSoftmax, axpy, dot_rows, scale};
 pub(crate) const BLOCK_KEYS: usize = 32;
 
 /// Computes output rows `first_row ..` into `out` (whole rows of `dv`), for
-/// as many rows as `out` holds and `nq` allows: on the tiled engine when it
-/// can take the problem (no per-key mask, bias or ALiBi, `d` ≤ 128, enough
-/// queries to fill half a vector), else row by row.
+/// as many rows as `out` holds and `nq` allows: on the tiny engine when every
+/// dimension fits in a vector and nothing is masked, else on the tiled engine
+/// when it can take the problem (no per-key mask, bias or ALiBi, `d` ≤ 128,
+/// enough queries to fill half a vector or few enough keys for one tile),
+/// else row by row. The choice depends on the problem only, never on the
+/// row range, so row ranges reassemble the whole bit for bit.
 pub(crate) fn attend_rows(problem: &Problem<'_>, first_row: usize, out: &mut [f32]) {
+    if super::tiny::eligible(problem) {
+        super::tiny::attend_rows(problem, first_row, out);
+        return;
+    }
     if super::tiled::eligible(problem) {
         super::tiled::attend_rows(problem, first_row, out);
         return;

@@ -8,6 +8,7 @@
 mod engine;
 mod row;
 mod tiled;
+mod tiny;
 mod weights;
 
 pub(crate) use row::Problem;

@@ -47,18 +47,21 @@ pub(crate) fn eligible(problem: &Problem<'_>) -> bool {
         && problem.bias.is_none()
         && problem.settings.alibi_slope.is_none()
         && problem.d <= MAX_D
-        && problem.nq * 2 >= LANES
+        && (problem.nq * 2 >= LANES || problem.nk <= TILE_KEYS)
 }
 
 /// Output rows `first_row ..` into `out` (whole rows of `dv`).
 pub(crate) fn attend_rows(problem: &Problem<'_>, first_row: usize, out: &mut [f32]) {
+    // One instance per power of two of vectors per head-dimension row, up
+    // to MAX_D; each has its own (fixed) stack frame.
     match problem.d.div_ceil(LANES) {
         0 | 1 => attend::<1>(problem, first_row, out),
         2 => attend::<2>(problem, first_row, out),
         3 | 4 => attend::<4>(problem, first_row, out),
-        5..=8 => attend::<8>(problem, first_row, out),
-        9..=16 => attend::<16>(problem, first_row, out),
-        _ => attend::<32>(problem, first_row, out),
+        5..=8 if MAX_D / LANES >= 8 => attend::<8>(problem, first_row, out),
+        9..=16 if MAX_D / LANES >= 16 => attend::<16>(problem, first_row, out),
+        _ if MAX_D / LANES >= 32 => attend::<32>(problem, first_row, out),
+        _ => {}
     }
 }
 
@@ -70,6 +73,7 @@ struct Scratch<const DL: usize> {
     weights: [Lanes; TILE_KEYS],
 }
 
+#[inline(never)]
 fn attend<const DL: usize>(problem: &Problem<'_>, first_row: usize, out: &mut [f32]) {
     let dv = problem.dv.max(1);
     let rows = (out.len() / dv).min(problem.nq.saturating_sub(first_row));
@@ -95,6 +99,10 @@ struct Ranges {
 
 impl Ranges {
     fn new(problem: &Problem<'_>, first: usize, rows: usize) -> Self {
+        if !problem.settings.causal && problem.settings.window.is_none() {
+            let all = 0..if rows == 0 { 0 } else { problem.nk };
+            return Ranges { lo: [0; LANES], hi: [problem.nk; LANES], union: all.clone(), common: all };
+        }
         let mut r = Ranges { lo: [0; LANES], hi: [0; LANES], union: usize::MAX..0, common: 0..usize::MAX };
         for ((lo, hi), i) in r.lo.iter_mut().zip(r.hi.iter_mut()).zip(first..first + rows) {
             let keys = problem.row(i, 0.0).map_or(0..0, |plan| plan.keys);
@@ -132,11 +140,17 @@ fn attend_block<const DL: usize>(
         let n = end - start;
         let keys = problem.k.get(start * d..end * d).unwrap_or_default();
         for (dst, src) in scratch.keys.iter_mut().zip(keys.chunks_exact(d)) {
-            for (x, y) in dst.as_flattened_mut().iter_mut().zip(src) {
+            let (body, tail) = src.as_chunks::<LANES>();
+            for (x, y) in dst.iter_mut().zip(body) {
                 *x = *y;
             }
+            if let Some(x) = dst.get_mut(body.len()) {
+                for (x, y) in x.iter_mut().zip(tail) {
+                    *x = *y;
+                }
+            }
         }
-        let mut scores = scores_tile(&scratch.qt, &scratch.keys);
+        let mut scores = scores_tile(&scratch.qt, &scratch.keys, d);
         for s in scores.iter_mut().skip(n) {
             *s = simd::splat(f32::NEG_INFINITY);
         }
@@ -200,10 +214,14 @@ fn transpose_queries<const DL: usize>(queries: &[f32], d: usize, factor: f32, qt
 /// independent FMA chains over the head dimension, K broadcast from the
 /// fixed-stride tile buffer.
 #[inline(always)]
-fn scores_tile<const DL: usize>(qt: &[[Lanes; LANES]; DL], keys: &[[Lanes; DL]; TILE_KEYS]) -> [F32s; TILE_KEYS] {
+fn scores_tile<const DL: usize>(
+    qt: &[[Lanes; LANES]; DL],
+    keys: &[[Lanes; DL]; TILE_KEYS],
+    d: usize,
+) -> [F32s; TILE_KEYS] {
     let mut acc = [simd::splat(0.0); TILE_KEYS];
     for c in 0..DL {
-        for l in 0..LANES {
+        for l in 0..LANES.min(d.saturating_sub(c * LANES)) {
             let q = simd::load(&qt[c][l]);
             for (a, k) in acc.iter_mut().zip(keys) {
                 *a = simd::mul_add(q, simd::splat(k[c][l]), *a);
@@ -283,6 +301,10 @@ fn accumulate_group<const G: usize>(
         accumulate_columns::<G, VALUE_VECTORS>(weights, lane, &a, values, dv, &mut out, col);
         col += VALUE_VECTORS;
     }
+    if VALUE_VECTORS > 2 && col + 2 <= full {
+        accumulate_columns::<G, 2>(weights, lane, &a, values, dv, &mut out, col);
+        col += 2;
+    }
     while col < full {
         accumulate_columns::<G, 1>(weights, lane, &a, values, dv, &mut out, col);
         col += 1;
@@ -315,6 +337,9 @@ fn accumulate_columns<const G: usize, const W: usize>(
     out: &mut [&mut [f32]; G],
     col: usize,
 ) {
+    if lane + G > LANES {
+        return;
+    }
     let mut acc = [[simd::splat(0.0); W]; G];
     for ((acc, row), &a) in acc.iter_mut().zip(out.iter()).zip(alpha) {
         let av = simd::splat(a);
@@ -357,6 +382,9 @@ fn accumulate_tail<const G: usize>(
     out: &mut [&mut [f32]; G],
     at: usize,
 ) {
+    if lane + G > LANES {
+        return;
+    }
     let mut acc = [simd::splat(0.0); G];
     for ((acc, row), &a) in acc.iter_mut().zip(out.iter()).zip(alpha) {
         *acc = simd::load_padded(row.get(at..).unwrap_or_default(), 0.0) * simd::splat(a);

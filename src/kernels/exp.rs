@@ -29,7 +29,12 @@ const HIGHEST: f32 = 88.8;
 /// The algorithm, once, for one `f32` or a whole vector of lanes.
 #[inline(always)]
 pub(crate) fn exp_lanes<T: Elementwise>(x: T) -> T {
-    let xc = x.clamp_to(LOWEST, HIGHEST);
+    // Lanes below LOWEST (−∞ included: masked scores, padding) compute on 0
+    // and are set to +0 at the end: clamping them to LOWEST instead would
+    // underflow in the final scaling, and on x86 every instruction whose
+    // result underflows takes a ~150-cycle microcode assist.
+    let zero = T::splat(0.0);
+    let xc = x.select_below(LOWEST, zero, x.clamp_to(LOWEST, HIGHEST));
     let shifter = T::splat(ROUNDING_SHIFTER);
     let n = (xc * T::splat(LOG2_E) + shifter) - shifter;
     let r = n.mul_add(T::splat(-LN2_HI), xc);
@@ -41,7 +46,7 @@ pub(crate) fn exp_lanes<T: Elementwise>(x: T) -> T {
     let y = (r * r).mul_add(p, r) + T::splat(1.0);
     let half = (n * T::splat(0.5) + shifter) - shifter;
     let scaled = y * half.pow2i() * (n - half).pow2i();
-    x.nan_or(scaled)
+    x.select_below(LOWEST, zero, x.nan_or(scaled))
 }
 
 /// Coefficients of `Q(r) ≈ (2^r − 1) / r` on `|r| ≤ ½`, lowest degree first:

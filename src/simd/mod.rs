@@ -87,6 +87,9 @@ pub(crate) trait Elementwise:
     fn mul_add(self, b: Self, c: Self) -> Self;
     /// Clamps to `[lo, hi]`; NaN lanes may become anything (callers restore them).
     fn clamp_to(self, lo: f32, hi: f32) -> Self;
+    /// `then` in the lanes where `self < lo`, `otherwise` elsewhere (NaN
+    /// lanes take `otherwise`).
+    fn select_below(self, lo: f32, then: Self, otherwise: Self) -> Self;
     /// `max(self, lo)`, keeping NaN lanes NaN.
     fn max_keep_nan(self, lo: f32) -> Self;
     /// `2^n` from `self = n + ROUNDING_SHIFTER` (`n` integral in `[-127, 127]`),
@@ -110,6 +113,10 @@ impl Elementwise for f32 {
     #[inline(always)]
     fn clamp_to(self, lo: f32, hi: f32) -> Self {
         self.max(lo).min(hi)
+    }
+    #[inline(always)]
+    fn select_below(self, lo: f32, then: Self, otherwise: Self) -> Self {
+        if self < lo { then } else { otherwise }
     }
     #[inline(always)]
     fn max_keep_nan(self, lo: f32) -> Self {

@@ -138,6 +138,16 @@ impl Elementwise for F32s {
         self.map(|x| x.max(lo).min(hi))
     }
     #[inline(always)]
+    fn select_below(self, lo: f32, then: Self, otherwise: Self) -> Self {
+        let mut out = otherwise.0;
+        for ((o, x), t) in out.iter_mut().zip(self.0).zip(then.0) {
+            if x < lo {
+                *o = t;
+            }
+        }
+        F32s(out)
+    }
+    #[inline(always)]
     fn max_keep_nan(self, lo: f32) -> Self {
         self.map(|x| if x < lo { lo } else { x })
     }

@@ -100,6 +100,10 @@ impl Elementwise for F32s {
         self.fast_max(F32s::splat(lo)).fast_min(F32s::splat(hi))
     }
     #[inline(always)]
+    fn select_below(self, lo: f32, then: Self, otherwise: Self) -> Self {
+        self.simd_lt(F32s::splat(lo)).select(then, otherwise)
+    }
+    #[inline(always)]
     fn max_keep_nan(self, lo: f32) -> Self {
         keep_nan_max(F32s::splat(lo), self)
     }
