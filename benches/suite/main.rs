@@ -18,7 +18,7 @@ mod machine;
 mod peers;
 mod threads;
 
-use criterion::{Criterion, Throughput, criterion_group, criterion_main};
+use criterion::{Criterion, SamplingMode, Throughput, criterion_group, criterion_main};
 use data::{Inputs, Workload};
 use nalgebra::SMatrix;
 use ndarray::{Array2, ArrayView2};
@@ -80,7 +80,7 @@ fn workload<const NQ: usize, const NK: usize, const D: usize, const DV: usize>(c
     let mut g = c.benchmark_group(w.group());
     g.throughput(Throughput::Elements(w.flops()));
     if w.flops() > 10_000_000 {
-        g.sample_size(20).measurement_time(Duration::from_secs(3));
+        g.sample_size(20).sampling_mode(SamplingMode::Flat);
     }
     g.bench_function("sdpa", |b| b.iter(|| attention(black_box(&q), black_box(&k), black_box(&v), &mut out, &opts)));
     g.bench_function("autovec", |b| {
@@ -122,5 +122,15 @@ fn report_backend(_: &mut Criterion) {
     println!("sdpa backend: {} ({} lanes in the peak benchmark)", sdpa::backend(), machine::LANES);
 }
 
-criterion_group!(benches, report_backend, machine::bench, attention_workloads, threads::bench, kernels::bench);
+/// 1 s of warm-up and 3 s of samples per benchmark: the whole suite takes
+/// about five minutes per configuration.
+fn config() -> Criterion {
+    Criterion::default().warm_up_time(Duration::from_secs(1)).measurement_time(Duration::from_secs(3))
+}
+
+criterion_group! {
+    name = benches;
+    config = config();
+    targets = report_backend, machine::bench, attention_workloads, threads::bench, kernels::bench
+}
 criterion_main!(benches);

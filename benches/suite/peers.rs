@@ -107,7 +107,7 @@ pub fn autovec(w: &Workload, q: &[f32], k: &[f32], v: &[f32], scores: &mut [f32]
     for (i, (qi, oi)) in q.chunks_exact(d).zip(out.chunks_exact_mut(dv)).enumerate() {
         let visible = if w.causal { (i + 1).min(nk) } else { nk };
         let row = &mut scores[..visible];
-        let mut keys = k.chunks_exact(4 * d);
+        let mut keys = k[..visible * d].chunks_exact(4 * d);
         let mut js = row.chunks_exact_mut(4);
         for (k4, s4) in (&mut keys).zip(&mut js) {
             let (k0, rest) = k4.split_at(d);

@@ -6,7 +6,6 @@ use crate::{WORKLOADS, max_diff};
 use criterion::{Criterion, Throughput};
 use sdpa::{Matrix, Options, attention, attention_rows};
 use std::hint::black_box;
-use std::time::Duration;
 
 fn scaling<const NQ: usize, const NK: usize, const D: usize, const DV: usize>(c: &mut Criterion, w: Workload) {
     let inputs = Inputs::new(&w);
@@ -30,7 +29,7 @@ fn scaling<const NQ: usize, const NK: usize, const D: usize, const DV: usize>(c:
 
     let mut g = c.benchmark_group(format!("threads {}", w.group()));
     g.throughput(Throughput::Elements(w.flops()));
-    g.sample_size(20).measurement_time(Duration::from_secs(3));
+    g.sample_size(20);
     g.bench_function("1 thread", |b| b.iter(|| attention(black_box(&q), &k, &v, &mut one, &opts)));
     g.bench_function("2 threads", |b| b.iter(|| split(black_box(&mut two))));
     g.finish();

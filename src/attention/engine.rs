@@ -32,6 +32,23 @@ pub(crate) fn attend_rows(problem: &Problem<'_>, first_row: usize, out: &mut [f3
     }
 }
 
+/// [`attend_rows`] for const shapes: the tiny engine is monomorphized per
+/// shape (same operations, same bits as the runtime path), the others are
+/// shared.
+#[inline(always)]
+pub(crate) fn attend_rows_const<const NK: usize, const D: usize, const DV: usize>(
+    problem: &Problem<'_>,
+    first_row: usize,
+    out: &mut [f32],
+) {
+    if NK <= crate::simd::LANES && D <= crate::simd::LANES && DV <= crate::simd::LANES && super::tiny::eligible(problem)
+    {
+        super::tiny::attend_rows_with(super::tiny::ConstDims::<NK, D, DV>, problem, first_row, out);
+    } else {
+        attend_rows(problem, first_row, out);
+    }
+}
+
 /// One output row: `softmax(q·Kᵀ·scale + bias)·V` over the visible keys.
 fn attend_row(problem: &Problem<'_>, plan: &RowPlan<'_>, out: &mut [f32]) {
     out.fill(0.0);

@@ -26,12 +26,76 @@ pub(crate) fn eligible(problem: &Problem<'_>) -> bool {
         && problem.settings.window.is_none()
 }
 
+/// The key count and the head and value dimensions, as runtime values or as
+/// constants: the const-generic API monomorphizes the tiny engine per shape
+/// (fully unrolled, no loop bookkeeping) and runs the very same operations
+/// in the same order, so both give the same bits.
+pub(crate) trait Dims: Copy {
+    fn nk(self) -> usize;
+    fn d(self) -> usize;
+    fn dv(self) -> usize;
+}
+
+/// Dimensions known at run time only.
+#[derive(Clone, Copy)]
+pub(crate) struct RuntimeDims {
+    nk: usize,
+    d: usize,
+    dv: usize,
+}
+
+impl Dims for RuntimeDims {
+    #[inline(always)]
+    fn nk(self) -> usize {
+        self.nk
+    }
+    #[inline(always)]
+    fn d(self) -> usize {
+        self.d
+    }
+    #[inline(always)]
+    fn dv(self) -> usize {
+        self.dv
+    }
+}
+
+/// Dimensions known at compile time.
+#[derive(Clone, Copy)]
+pub(crate) struct ConstDims<const NK: usize, const D: usize, const DV: usize>;
+
+impl<const NK: usize, const D: usize, const DV: usize> Dims for ConstDims<NK, D, DV> {
+    #[inline(always)]
+    fn nk(self) -> usize {
+        NK
+    }
+    #[inline(always)]
+    fn d(self) -> usize {
+        D
+    }
+    #[inline(always)]
+    fn dv(self) -> usize {
+        DV
+    }
+}
+
 /// Output rows `first_row ..` into `out` (whole rows of `dv`).
 pub(crate) fn attend_rows(problem: &Problem<'_>, first_row: usize, out: &mut [f32]) {
-    let (d, dv, nk) = (problem.d.max(1), problem.dv.max(1), problem.nk);
-    let factor = problem.scale() * core::f32::consts::LOG2_E;
+    let dims = RuntimeDims { nk: problem.nk, d: problem.d, dv: problem.dv };
+    attend_rows_with(dims, problem, first_row, out);
+}
+
+/// [`attend_rows`] with the dimensions given by `dims` (which must agree
+/// with `problem`'s).
+#[inline(always)]
+pub(crate) fn attend_rows_with<T: Dims>(dims: T, problem: &Problem<'_>, first_row: usize, out: &mut [f32]) {
+    let (d, dv, nk) = (dims.d().max(1), dims.dv().max(1), dims.nk());
+    let scale = match problem.settings.scale {
+        Some(s) => s,
+        None => 1.0 / libm::sqrtf(d as f32),
+    };
+    let factor = scale * core::f32::consts::LOG2_E;
     let mut kt = [[0.0f32; LANES]; LANES];
-    for (j, key) in problem.k.chunks_exact(d).enumerate() {
+    for (j, key) in problem.k.chunks_exact(d).take(nk).enumerate() {
         for (row, &x) in kt.iter_mut().zip(key) {
             if let Some(slot) = row.get_mut(j) {
                 *slot = x;

@@ -80,10 +80,21 @@ pub(crate) fn reduce_add(v: F32s) -> f32 {
     v.reduce_add()
 }
 
-/// Maximum of all lanes, ignoring NaN lanes.
+/// Maximum of all lanes, ignoring NaN lanes (NaN only if every lane is).
+/// A halving tree, which LLVM lowers to extracts and vector maxima.
 #[inline(always)]
 pub(crate) fn reduce_max(v: F32s) -> f32 {
-    v.to_array().into_iter().fold(f32::NEG_INFINITY, f32::max)
+    let mut a = v.to_array();
+    let mut half = LANES / 2;
+    while half > 0 {
+        if let Some((lo, hi)) = a.split_at_mut_checked(half) {
+            for (x, y) in lo.iter_mut().zip(hi.iter()) {
+                *x = x.max(*y);
+            }
+        }
+        half /= 2;
+    }
+    a.first().copied().unwrap_or(f32::NEG_INFINITY)
 }
 
 impl Elementwise for F32s {
