@@ -13,4 +13,4 @@ cargo bench --bench suite -- --test
 
 echo "--- BENCHMARKS.md tables and chart regenerate from the committed results"
 python3 scripts/bench_chart.py --from-results
-git diff --exit-code -- BENCHMARKS.md benches/results/
+git diff --exit-code -- BENCHMARKS.md bench_chart.svg benches/results/

@@ -103,7 +103,12 @@ impl Ranges {
             let all = 0..if rows == 0 { 0 } else { problem.nk };
             return Ranges { lo: [0; LANES], hi: [problem.nk; LANES], union: all.clone(), common: all };
         }
-        let mut r = Ranges { lo: [0; LANES], hi: [0; LANES], union: usize::MAX..0, common: 0..usize::MAX };
+        let mut r = Ranges {
+            lo: [0; LANES],
+            hi: [0; LANES],
+            union: Range { start: usize::MAX, end: 0 },
+            common: 0..usize::MAX,
+        };
         for ((lo, hi), i) in r.lo.iter_mut().zip(r.hi.iter_mut()).zip(first..first + rows) {
             let keys = problem.row(i, 0.0).map_or(0..0, |plan| plan.keys);
             (*lo, *hi) = (keys.start, keys.end);
@@ -309,7 +314,7 @@ fn accumulate_group<const G: usize>(
         accumulate_columns::<G, 1>(weights, lane, &a, values, dv, &mut out, col);
         col += 1;
     }
-    if dv % LANES != 0 {
+    if !dv.is_multiple_of(LANES) {
         accumulate_tail::<G>(weights, lane, &a, values, dv, &mut out, full * LANES);
     }
 }

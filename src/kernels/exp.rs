@@ -51,8 +51,10 @@ pub(crate) fn exp_lanes<T: Elementwise>(x: T) -> T {
 
 /// Coefficients of `Q(r) ≈ (2^r − 1) / r` on `|r| ≤ ½`, lowest degree first:
 /// a minimax (Lawson-reweighted least squares) fit made for this crate;
-/// `1 + r·Q(r)` is within 1.6·10⁻⁸ relative of `2^r` before rounding.
-const Q2: [f32; 6] = [0.693_147_2, 0.240_226_48, 0.055_503_324, 0.009_618_437, 0.001_339_887_5, 0.000_153_533_62];
+/// `1 + r·Q(r)` is within 1.6·10⁻⁸ relative of `2^r` before rounding (the
+/// fit's constant term rounds to `ln 2` in `f32`).
+const Q2: [f32; 6] =
+    [core::f32::consts::LN_2, 0.240_226_48, 0.055_503_324, 0.009_618_437, 0.001_339_887_5, 0.000_153_533_62];
 
 /// `2^x` for `x ≤ 0`, the exponential of the fused attention engine, which
 /// works on scores pre-multiplied by `log₂ e` so that no Cody–Waite split is
