@@ -7,6 +7,8 @@
 
 mod engine;
 mod row;
+mod tiled;
+mod tiny;
 mod weights;
 
 pub(crate) use row::Problem;
@@ -248,7 +250,7 @@ pub fn attention<const NQ: usize, const NK: usize, const D: usize, const DV: usi
     options: &Options<'_, NQ, NK>,
 ) {
     let problem = Dims::problem(q, k, v, options);
-    engine::attend_rows(&problem, 0, out.as_mut_slice());
+    engine::attend_rows_const::<NK, D, DV>(&problem, 0, out.as_mut_slice());
 }
 
 /// Rows `first_row .. first_row + out_rows.len()` of [`attention`]'s output,
@@ -278,7 +280,7 @@ pub fn attention_rows<const NQ: usize, const NK: usize, const D: usize, const DV
     let problem = Dims::problem(q, k, v, options);
     let rows = out_rows.len().min(NQ.saturating_sub(first_row));
     let out = out_rows.get_mut(..rows).unwrap_or_default();
-    engine::attend_rows(&problem, first_row, out.as_flattened_mut());
+    engine::attend_rows_const::<NK, D, DV>(&problem, first_row, out.as_flattened_mut());
     rows
 }
 

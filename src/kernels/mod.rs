@@ -30,6 +30,7 @@ mod softmax;
 
 pub use accumulate::{axpy, axpy_reference, axpy_rows, scale};
 pub use dot::{dot, dot_reference, dot_rows};
+pub(crate) use exp::exp2_nonpositive_lanes;
 pub use exp::{exp, exp_in_place, exp_reference};
 pub use linear::{linear, linear_reference};
 pub use online::OnlineSoftmax;
