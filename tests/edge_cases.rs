@@ -341,17 +341,43 @@ enum Expect {
     Oracle,
 }
 
-fn expect(case: &Case, i: usize) -> Expect {
+/// Where an intermediate of the score may overflow f32. The portable
+/// engine scales the dot product (`(q·k)·scale`); the SIMD engines fold
+/// `scale·log₂e` into the query first (`(q·scale·log₂e)·k`), so a dot product
+/// beyond `f32::MAX` may stay finite there, or a finite one overflow. The
+/// crate documents both; a row whose expectation differs between the two is
+/// accepted under either (each checked exactly as below).
+#[derive(Clone, Copy, Debug)]
+enum ScoreOrder {
+    DotThenScale,
+    ScaledQuery,
+}
+
+impl ScoreOrder {
+    /// `±∞` (or NaN) when this order's f32 intermediate on key `j` of row `i`
+    /// is not finite, whatever the f64 score; `None` otherwise.
+    fn overflow(self, case: &Case, i: usize, j: usize) -> Option<f64> {
+        let d = case.d;
+        let q = &case.q[i * d..(i + 1) * d];
+        let k = &case.k[j * d..(j + 1) * d];
+        let raw = match self {
+            ScoreOrder::DotThenScale => dot64(q, k),
+            ScoreOrder::ScaledQuery => {
+                let factor = common::scale(case) as f32 * core::f32::consts::LOG2_E;
+                let scaled: Vec<f32> = q.iter().map(|x| x * factor).collect();
+                dot64(&scaled, k)
+            }
+        };
+        (!(raw as f32).is_finite()).then(|| if raw.is_nan() { f64::NAN } else { raw.signum() * f64::INFINITY })
+    }
+}
+
+fn expect(case: &Case, i: usize, order: ScoreOrder) -> Expect {
     let scores = scores64(case, i);
-    let d = case.d;
-    let q = &case.q[i * d..(i + 1) * d];
-    // A dot product beyond f32::MAX overflows in f32 before the scale.
     let mut classes = Vec::new();
     for (j, s) in scores.iter().enumerate() {
         let Some(s) = s else { continue };
-        let raw = dot64(q, &case.k[j * d..(j + 1) * d]);
-        let s = if raw.is_finite() && (raw as f32).is_infinite() { raw.signum() * f64::INFINITY } else { *s };
-        classes.push((j, s));
+        classes.push((j, order.overflow(case, i, j).unwrap_or(*s)));
     }
     if classes.iter().any(|(_, s)| s.is_nan() || *s == f64::INFINITY) {
         return Expect::Nan;
@@ -385,62 +411,94 @@ fn check_attention<const NQ: usize, const NK: usize, const D: usize, const DV: u
     runtime::attention(shape, &case.q, &case.k, &case.v, &mut flat, &o.to_runtime()).unwrap();
     assert!(flat.iter().zip(out.as_slice()).all(|(a, b)| same(*a, *b)), "{what}: runtime differs");
 
-    // The oracle over the keys whose score is not −∞.
-    let mut finite_case = case.clone();
-    let mut mask = vec![true; NQ * NK];
+    // The oracle over the keys whose score is not −∞, under each order.
+    let orders = [ScoreOrder::DotThenScale, ScoreOrder::ScaledQuery];
+    let models: Vec<(Case, Vec<f64>)> = orders
+        .iter()
+        .map(|&order| {
+            let mut finite_case = case.clone();
+            let mut mask = vec![true; NQ * NK];
+            for i in 0..NQ {
+                for (j, s) in scores64(case, i).iter().enumerate() {
+                    if *s == Some(f64::NEG_INFINITY) || order.overflow(case, i, j) == Some(f64::NEG_INFINITY) {
+                        mask[i * NK + j] = false;
+                    }
+                }
+            }
+            finite_case.mask = Some(mask);
+            let want = attention64(&finite_case);
+            (finite_case, want)
+        })
+        .collect();
     for i in 0..NQ {
-        for (j, s) in scores64(case, i).iter().enumerate() {
-            let raw = dot64(&case.q[i * D..(i + 1) * D], &case.k[j * D..(j + 1) * D]);
-            if *s == Some(f64::NEG_INFINITY) || (raw.is_finite() && raw as f32 == f32::NEG_INFINITY) {
-                mask[i * NK + j] = false;
+        let weights_row = Some(&weights.rows()[i][..]);
+        for (name, got, weights) in [("attention", &out, None), ("attention_weights", &w_out, weights_row)] {
+            let row = &got.rows()[i];
+            let verdicts: Vec<Result<(), String>> = orders
+                .iter()
+                .zip(&models)
+                .map(|(&order, (finite_case, want))| {
+                    let e = expect(case, i, order);
+                    check_row(case, finite_case, want, i, &e, row, weights)
+                        .map_err(|m| format!("{name} {what}: {order:?}: {m}"))
+                })
+                .collect();
+            if !verdicts.iter().any(Result::is_ok) {
+                let reasons: Vec<String> = verdicts.into_iter().filter_map(Result::err).collect();
+                panic!("{}", reasons.join("\n  or "));
             }
         }
     }
-    finite_case.mask = Some(mask);
-    let want = attention64(&finite_case);
-    for i in 0..NQ {
-        let e = expect(case, i);
-        for (name, got) in [("attention", &out), ("attention_weights", &w_out)] {
-            let row = &got.rows()[i];
-            match e {
-                Expect::Nan => assert!(row.iter().all(|x| x.is_nan()), "{name} {what}: row {i} should be NaN: {row:?}"),
-                Expect::Zero => {
-                    assert!(row.iter().all(|x| x.to_bits() == 0), "{name} {what}: row {i} should be +0: {row:?}")
-                }
-                Expect::OneHot(j) => {
-                    let v_row = &v.rows()[j];
-                    assert!(
-                        row.iter().zip(v_row).all(|(a, b)| a == b || same(*a, *b)),
-                        "{name} {what}: row {i} should be value row {j}: {row:?} vs {v_row:?}"
-                    );
-                    for jj in 0..NK {
-                        let want = if jj == j { 1.0 } else { 0.0 };
-                        assert_eq!(weights.rows()[i][jj], want, "{what}: one-hot weights row {i}");
-                    }
-                }
-                Expect::Oracle => {
-                    let b = row_bounds(&finite_case, i);
-                    for c in 0..DV {
-                        let column: Vec<f32> =
-                            (0..NK).filter(|&j| visible(&finite_case, i, j)).map(|j| case.v[j * DV + c]).collect();
-                        let g = row[c];
-                        if column.iter().any(|x| x.is_nan())
-                            || (column.contains(&f32::INFINITY) && column.contains(&f32::NEG_INFINITY))
-                        {
-                            assert!(g.is_nan(), "{name} {what}: out[{i}][{c}] = {g}, want NaN");
-                        } else if let Some(inf) = column.iter().find(|x| x.is_infinite()) {
-                            assert_eq!(g, *inf, "{name} {what}: out[{i}][{c}]");
-                        } else {
-                            let w = want[i * DV + c];
-                            assert!(
-                                (g as f64 - w).abs() <= b.oracle(c),
-                                "{name} {what}: out[{i}][{c}] = {g:e}, f64 {w:e}, tol {:e}",
-                                b.oracle(c)
-                            );
-                        }
-                    }
+}
+
+/// Checks output row `i` (and, when given, its weights row for one-hot rows) against
+/// the expectation `e`, with the oracle `want` over `finite_case`.
+fn check_row(
+    case: &Case,
+    finite_case: &Case,
+    want: &[f64],
+    i: usize,
+    e: &Expect,
+    row: &[f32],
+    weights: Option<&[f32]>,
+) -> Result<(), String> {
+    let (nk, dv) = (case.nk, case.dv);
+    let fail = |cond: bool, msg: String| if cond { Ok(()) } else { Err(msg) };
+    match *e {
+        Expect::Nan => fail(row.iter().all(|x| x.is_nan()), format!("row {i} should be NaN: {row:?}")),
+        Expect::Zero => fail(row.iter().all(|x| x.to_bits() == 0), format!("row {i} should be +0: {row:?}")),
+        Expect::OneHot(j) => {
+            let v_row = &case.v[j * dv..(j + 1) * dv];
+            fail(
+                row.iter().zip(v_row).all(|(a, b)| a == b || same(*a, *b)),
+                format!("row {i} should be value row {j}: {row:?} vs {v_row:?}"),
+            )?;
+            for (jj, w) in weights.unwrap_or_default().iter().enumerate().take(nk) {
+                let want = if jj == j { 1.0 } else { 0.0 };
+                fail(*w == want, format!("one-hot weights row {i}: weight {jj} = {w}, want {want}"))?;
+            }
+            Ok(())
+        }
+        Expect::Oracle => {
+            let b = row_bounds(finite_case, i);
+            for (c, &g) in row.iter().enumerate().take(dv) {
+                let column: Vec<f32> =
+                    (0..nk).filter(|&j| visible(finite_case, i, j)).map(|j| case.v[j * dv + c]).collect();
+                if column.iter().any(|x| x.is_nan())
+                    || (column.contains(&f32::INFINITY) && column.contains(&f32::NEG_INFINITY))
+                {
+                    fail(g.is_nan(), format!("out[{i}][{c}] = {g}, want NaN"))?;
+                } else if let Some(inf) = column.iter().find(|x| x.is_infinite()) {
+                    fail(g == *inf, format!("out[{i}][{c}] = {g}, want {inf}"))?;
+                } else {
+                    let w = want[i * dv + c];
+                    fail(
+                        (g as f64 - w).abs() <= b.oracle(c),
+                        format!("out[{i}][{c}] = {g:e}, f64 {w:e}, tol {:e}", b.oracle(c)),
+                    )?;
                 }
             }
+            Ok(())
         }
     }
 }
@@ -570,8 +628,10 @@ fn infinite_inputs_act_through_their_scores() {
     attention(&Matrix::from_rows([[f32::NEG_INFINITY, 1.0]]), &k, &v, &mut out, &Options::new());
     assert!(out.rows()[0].iter().all(|x| x.is_nan()), "a +inf score: NaN");
     // One key's score overflows to -inf: it weighs 0, the other gets all.
-    let k = Matrix::<2, 2>::from_rows([[-1.0, 0.5], [0.0, 0.25]]);
-    attention(&Matrix::from_rows([[f32::MAX, 1.0]]), &k, &v, &mut out, &Options::new().scale(1.0));
+    // (Scale below 1/log₂e, so the SIMD engines' `q·scale·log₂e` stays
+    // finite and both score orders overflow on key 0 alone.)
+    let k = Matrix::<2, 2>::from_rows([[-1.0, -1.0], [0.0, 0.25]]);
+    attention(&Matrix::from_rows([[f32::MAX, f32::MAX]]), &k, &v, &mut out, &Options::new().scale(0.5));
     assert_eq!(out.rows()[0], v.rows()[1]);
 }
 

@@ -10,7 +10,7 @@
 
 use super::row::Problem;
 use crate::kernels::exp2_nonpositive_lanes;
-use crate::simd::{self, F32s, LANES};
+use crate::simd::{self, LANES};
 
 /// Largest key count, head and value dimension the tiny engine takes.
 pub(crate) const MAX: usize = if LANES > 16 { LANES } else { 16 };
@@ -114,26 +114,31 @@ pub(crate) fn attend_rows_with<T: Dims>(dims: T, problem: &Problem<'_>, first_ro
             *x = *y;
         }
     }
-    // 0 on real keys, −∞ on padding lanes: added to the scores.
-    let mut pad = [f32::NEG_INFINITY; MAX];
-    pad.iter_mut().take(nk).for_each(|x| *x = 0.0);
-    let pad: [F32s; VECTORS] = core::array::from_fn(|v| simd::load(&pad.as_chunks::<LANES>().0[v]));
     // Vectors holding keys, and holding a value row: constants for const shapes.
     let (kv, vv) = (nk.div_ceil(LANES).min(VECTORS), dv.div_ceil(LANES).min(VECTORS));
     let queries = problem.q.get(first_row * d..).unwrap_or_default();
     for (query, row) in queries.chunks_exact(d).zip(out.chunks_exact_mut(dv)) {
-        let mut s = pad;
-        let mut acc = [simd::splat(0.0); VECTORS];
+        let mut s = [simd::splat(0.0); VECTORS];
         for (&x, k) in query.iter().zip(&kt) {
             let x = simd::splat(x * factor);
-            for (a, k) in acc.iter_mut().zip(k.as_chunks::<LANES>().0).take(kv) {
+            for (a, k) in s.iter_mut().zip(k.as_chunks::<LANES>().0).take(kv) {
                 *a = simd::mul_add(x, simd::load(k), *a);
             }
         }
-        for (s, a) in s.iter_mut().zip(acc) {
-            *s = a + *s;
+        // Padding lanes past the last key are set to −∞ (not added: an
+        // infinite query entry times their zero K would be NaN).
+        if !nk.is_multiple_of(LANES)
+            && let Some(last) = s.get_mut(kv.wrapping_sub(1))
+        {
+            let mut lanes = [0.0; LANES];
+            simd::store(*last, &mut lanes);
+            lanes.iter_mut().skip(nk % LANES).for_each(|x| *x = f32::NEG_INFINITY);
+            *last = simd::load(&lanes);
         }
-        let shift = simd::reduce_max(s.iter().take(kv).copied().fold(simd::splat(f32::NEG_INFINITY), simd::max));
+        // Every score −∞ (an infinite query entry meeting keys of the
+        // opposite sign): shift by 0 so `−∞ − shift` stays `−∞`, not NaN.
+        let max = simd::reduce_max(s.iter().take(kv).copied().fold(simd::splat(f32::NEG_INFINITY), simd::max));
+        let shift = if max == f32::NEG_INFINITY { 0.0 } else { max };
         let mut weights = [0.0f32; MAX];
         let mut sum = simd::splat(0.0);
         for (s, w) in s.iter().zip(weights.as_chunks_mut::<LANES>().0).take(kv) {
@@ -149,7 +154,8 @@ pub(crate) fn attend_rows_with<T: Dims>(dims: T, problem: &Problem<'_>, first_ro
                 *a = simd::mul_add(w, simd::load(v), *a);
             }
         }
-        let inv = simd::splat(1.0 / sum);
+        // No key with a finite score: the zero row, as a fully masked row.
+        let inv = simd::splat(if sum == 0.0 { 0.0 } else { 1.0 / sum });
         let (body, tail) = row.as_chunks_mut::<LANES>();
         for (a, o) in acc.iter().zip(body.iter_mut()) {
             simd::store(*a * inv, o);
