@@ -28,8 +28,9 @@
 //!   all-zero output row, never NaN and never a uniform row. Masked keys
 //!   (causal, window, boolean `false`, additive `−∞`) are skipped before their
 //!   K and V rows are read, so NaN in a masked slot cannot leak. `(−∞) − (−∞)`
-//!   is never formed. NaN or `+∞` in an unmasked input makes the rows it
-//!   reaches NaN, touches no other row, and never panics.
+//!   is never formed. NaN in an unmasked input, or a `+∞` score, makes the
+//!   rows it reaches NaN, touches no other row, and never panics; a `−∞`
+//!   score (e.g. `+∞` in Q meeting a negative K entry) weighs 0.
 //! - **No panics.** Kernels index through iterators and checked `get`; the
 //!   firmware check builds the public API with a panic handler that cannot link.
 //!
@@ -39,6 +40,8 @@
 //!   vectorized `exp`, each with its scalar reference.
 //! - [`attention()`], [`attention_rows`], [`attention_weights`] with [`Options`]:
 //!   the fused kernel over const shapes; [`runtime`]: the same over runtime shapes.
+//! - [`layer`]: a multi-head self-attention layer (projections, MHA/GQA/MQA,
+//!   RoPE/ALiBi, encoder and decoder masks, a key/value cache for decoding).
 //!
 //! ## SIMD
 //! Chosen at compile time from the enabled target features: 16 lanes with
@@ -53,6 +56,7 @@
 
 mod attention;
 pub mod kernels;
+pub mod layer;
 mod matrix;
 mod options;
 pub mod runtime;

@@ -144,7 +144,9 @@ pub fn attention_rows(
     if !out.len().is_multiple_of(shape.value_dim) {
         return Err(Error::OutputLength);
     }
-    let rows = out.len() / shape.value_dim;
+    // `validate` rejected a zero `value_dim`; `checked_div` says so to the
+    // optimizer too (at opt-level "s" a plain `/` kept its panic path).
+    let rows = out.len().checked_div(shape.value_dim).ok_or(Error::ZeroDimension)?;
     if first_row.checked_add(rows).is_none_or(|end| end > shape.queries) {
         return Err(Error::RowRange);
     }

@@ -8,8 +8,21 @@ use crate::kernels::{OnlineSoftmax, axpy, dot_rows, scale};
 pub(crate) const BLOCK_KEYS: usize = 32;
 
 /// Computes output rows `first_row ..` into `out` (whole rows of `dv`), for
-/// as many rows as `out` holds and `nq` allows.
+/// as many rows as `out` holds and `nq` allows: on the tiny engine when every
+/// dimension fits in a vector and nothing is masked, else on the tiled engine
+/// when it can take the problem (no per-key mask, bias or ALiBi, `d` ≤ 128,
+/// enough queries to fill half a vector or few enough keys for one tile),
+/// else row by row. The choice depends on the problem only, never on the
+/// row range, so row ranges reassemble the whole bit for bit.
 pub(crate) fn attend_rows(problem: &Problem<'_>, first_row: usize, out: &mut [f32]) {
+    if super::tiny::eligible(problem) {
+        super::tiny::attend_rows(problem, first_row, out);
+        return;
+    }
+    if super::tiled::eligible(problem) {
+        super::tiled::attend_rows(problem, first_row, out);
+        return;
+    }
     let scale = problem.scale();
     for (r, out_row) in out.chunks_exact_mut(problem.dv.max(1)).enumerate() {
         // Checked: `(first_row..)` would step past `usize::MAX` and panic
@@ -18,6 +31,23 @@ pub(crate) fn attend_rows(problem: &Problem<'_>, first_row: usize, out: &mut [f3
             Some(plan) => attend_row(problem, &plan, out_row),
             None => break,
         }
+    }
+}
+
+/// [`attend_rows`] for const shapes: the tiny engine is monomorphized per
+/// shape (same operations, same bits as the runtime path), the others are
+/// shared.
+#[inline(always)]
+pub(crate) fn attend_rows_const<const NK: usize, const D: usize, const DV: usize>(
+    problem: &Problem<'_>,
+    first_row: usize,
+    out: &mut [f32],
+) {
+    if NK <= crate::simd::LANES && D <= crate::simd::LANES && DV <= crate::simd::LANES && super::tiny::eligible(problem)
+    {
+        super::tiny::attend_rows_with(super::tiny::ConstDims::<NK, D, DV>, problem, first_row, out);
+    } else {
+        attend_rows(problem, first_row, out);
     }
 }
 

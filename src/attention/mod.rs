@@ -7,6 +7,8 @@
 
 mod engine;
 mod row;
+mod tiled;
+mod tiny;
 mod weights;
 
 pub(crate) use row::Problem;
@@ -211,8 +213,13 @@ impl<const NQ: usize, const NK: usize, const D: usize, const DV: usize> Dims<NQ,
 /// Streams each query row over blocks of 32 keys with an online softmax; no
 /// score matrix, constant stack whatever `NK`. Non-finite behaviour: a query
 /// with no visible key (fully masked) gets an all-zero row; masked keys' K
-/// and V rows are never read, so NaN there cannot leak; NaN or `+∞` in an
-/// unmasked input makes the rows it reaches NaN and touches no other row.
+/// and V rows are never read, so NaN there cannot leak; NaN in an unmasked
+/// input, or a score of `+∞`, makes the rows it reaches NaN and touches no
+/// other row; a score of `−∞` (an infinite input meeting entries of the
+/// opposite sign, or overflow) weighs 0 like a masked key; `±∞` in V carries
+/// into its output column. The output is finite whenever every `|v| ≤
+/// f32::MAX / (2·NK)`: the accumulator holds unnormalised weights (each at
+/// most 1) times values until the final division.
 ///
 /// ```
 /// use sdpa::{Matrix, Options, attention};
@@ -243,7 +250,7 @@ pub fn attention<const NQ: usize, const NK: usize, const D: usize, const DV: usi
     options: &Options<'_, NQ, NK>,
 ) {
     let problem = Dims::problem(q, k, v, options);
-    engine::attend_rows(&problem, 0, out.as_mut_slice());
+    engine::attend_rows_const::<NK, D, DV>(&problem, 0, out.as_mut_slice());
 }
 
 /// Rows `first_row .. first_row + out_rows.len()` of [`attention`]'s output,
@@ -273,7 +280,7 @@ pub fn attention_rows<const NQ: usize, const NK: usize, const D: usize, const DV
     let problem = Dims::problem(q, k, v, options);
     let rows = out_rows.len().min(NQ.saturating_sub(first_row));
     let out = out_rows.get_mut(..rows).unwrap_or_default();
-    engine::attend_rows(&problem, first_row, out.as_flattened_mut());
+    engine::attend_rows_const::<NK, D, DV>(&problem, first_row, out.as_flattened_mut());
     rows
 }
 

@@ -42,7 +42,9 @@ pub fn axpy(acc: &mut [f32], w: f32, x: &[f32]) {
 /// accumulator load and store serves four FMAs.
 ///
 /// Uses `min(weights.len(), rows.len() / n)` rows. Each element is updated
-/// row by row in index order, rounding exactly as repeated [`axpy`] calls.
+/// row by row in index order, rounding exactly as repeated [`axpy`] calls:
+/// for `m` rows, within `γ(m + 1)·(|acc| + Σⱼ|wⱼ·xⱼ|)` of the exact sum,
+/// `γ(k) = k·2⁻²⁴/(1 − k·2⁻²⁴)`. Non-finite values follow IEEE arithmetic.
 ///
 /// ```
 /// let mut acc = [0.0, 0.0];
@@ -91,6 +93,7 @@ pub fn axpy_rows(acc: &mut [f32], weights: &[f32], rows: &[f32]) {
 /// `acc[i] *= s`.
 ///
 /// Exact when `s` is a power of two and no underflow occurs, else one rounding.
+/// Non-finite values follow IEEE arithmetic (`0 · ∞ = NaN`).
 ///
 /// ```
 /// let mut acc = [2.0, -4.0];

@@ -49,7 +49,8 @@ pub fn dot(a: &[f32], b: &[f32]) -> f32 {
 /// empty query writes `0.0` to every output. Each output is computed with the
 /// same operation order whatever its position, so permuting rows permutes
 /// outputs exactly. Error per output as [`dot`] with one accumulator:
-/// `γ(d/L + log₂L + 1) · Σ|q[i]·k[i]|`.
+/// `γ(d/L + log₂L + 1) · Σ|q[i]·k[i]|`. Non-finite inputs follow IEEE
+/// arithmetic per output, as in [`dot`].
 ///
 /// ```
 /// let q = [1.0, 0.0];

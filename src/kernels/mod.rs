@@ -1,5 +1,6 @@
 //! The building blocks, usable on their own: dot products, softmax (exact
-//! three-pass and online), accumulation, and a vectorized `exp`.
+//! three-pass and online), accumulation, a vectorized `exp`, and the
+//! `nn.Linear` projection over tokens.
 //!
 //! Every kernel works on slices, allocates nothing, never panics, and keeps
 //! its scalar reference beside it (`*_reference`) for differential testing.
@@ -23,11 +24,14 @@
 mod accumulate;
 mod dot;
 mod exp;
+mod linear;
 mod online;
 mod softmax;
 
 pub use accumulate::{axpy, axpy_reference, axpy_rows, scale};
 pub use dot::{dot, dot_reference, dot_rows};
+pub(crate) use exp::exp2_nonpositive_lanes;
 pub use exp::{exp, exp_in_place, exp_reference};
+pub use linear::{linear, linear_reference};
 pub use online::OnlineSoftmax;
 pub use softmax::{softmax, softmax_reference};

@@ -13,9 +13,11 @@ use crate::simd::{self, LANES};
 /// - any NaN, or any `+∞`, makes every element NaN (like PyTorch).
 ///
 /// Finite inputs never overflow, whatever their magnitude, because the
-/// maximum is subtracted first. Each weight is within a few ulp of the exact
-/// value (exp ≤ 2 ulp, the sum's relative error ≤ `(n/L + log₂L)·2⁻²⁴`);
-/// see the README's "Accuracy" section for measured figures.
+/// maximum is subtracted first. Each weight `w` is within the relative
+/// `2⁻²⁴·(|t| + min(R, (n−1)/e) + n + 9)` of the exact value (`t = x − max`,
+/// `R` the input range; exp ≤ 2 ulp), the weights sum to 1 within
+/// `(⌈n/L⌉ + log₂L + 2)·2⁻²⁴` (`L` lanes), and `x ↦ w` is monotone; see
+/// the README's "Accuracy" section for measured figures.
 ///
 /// ```
 /// let mut x = [1.0, 2.0, 3.0, f32::NEG_INFINITY];

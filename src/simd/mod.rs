@@ -87,6 +87,14 @@ pub(crate) trait Elementwise:
     fn mul_add(self, b: Self, c: Self) -> Self;
     /// Clamps to `[lo, hi]`; NaN lanes may become anything (callers restore them).
     fn clamp_to(self, lo: f32, hi: f32) -> Self;
+    /// `then` in the lanes where `self < lo`, `otherwise` elsewhere (NaN
+    /// lanes take `otherwise`).
+    fn select_below(self, lo: f32, then: Self, otherwise: Self) -> Self;
+    /// `max(self, lo)`, keeping NaN lanes NaN.
+    fn max_keep_nan(self, lo: f32) -> Self;
+    /// `2^n` from `self = n + ROUNDING_SHIFTER` (`n` integral in `[-127, 127]`),
+    /// built from the exponent bits; `n = -127` gives `+0`.
+    fn pow2_of_shifted(self) -> Self;
     /// `2^n` for integral `n` in `[-126, 127]`, built from the exponent bits.
     fn pow2i(self) -> Self;
     /// `other` in the lanes where `self` is NaN, `value` elsewhere.
@@ -105,6 +113,18 @@ impl Elementwise for f32 {
     #[inline(always)]
     fn clamp_to(self, lo: f32, hi: f32) -> Self {
         self.max(lo).min(hi)
+    }
+    #[inline(always)]
+    fn select_below(self, lo: f32, then: Self, otherwise: Self) -> Self {
+        if self < lo { then } else { otherwise }
+    }
+    #[inline(always)]
+    fn max_keep_nan(self, lo: f32) -> Self {
+        if self < lo { lo } else { self }
+    }
+    #[inline(always)]
+    fn pow2_of_shifted(self) -> Self {
+        f32::from_bits(pow2_bits(self.to_bits()))
     }
     #[inline(always)]
     fn pow2i(self) -> Self {

@@ -14,6 +14,10 @@ pub(crate) const LANES: usize = 4;
 
 pub(crate) const BACKEND: &str = "scalar";
 
+/// Vector registers the tiling may plan on: the Cortex-M4F's 32 single
+/// registers hold eight 4-lane values.
+pub(crate) const REGISTERS: usize = 8;
+
 /// Four `f32` lanes.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub(crate) struct F32s([f32; LANES]);
@@ -101,6 +105,12 @@ pub(crate) fn max(a: F32s, b: F32s) -> F32s {
     a.zip(b, f32::max)
 }
 
+/// `0` in the lanes where `v` is `−∞`, `v` elsewhere (NaN stays NaN).
+#[inline(always)]
+pub(crate) fn zero_if_neg_inf(v: F32s) -> F32s {
+    v.map(|x| if x == f32::NEG_INFINITY { 0.0 } else { x })
+}
+
 /// Sum of all lanes, pairwise like the vector backends.
 #[inline(always)]
 pub(crate) fn reduce_add(v: F32s) -> f32 {
@@ -126,6 +136,24 @@ impl Elementwise for F32s {
     #[inline(always)]
     fn clamp_to(self, lo: f32, hi: f32) -> Self {
         self.map(|x| x.max(lo).min(hi))
+    }
+    #[inline(always)]
+    fn select_below(self, lo: f32, then: Self, otherwise: Self) -> Self {
+        let mut out = otherwise.0;
+        for ((o, x), t) in out.iter_mut().zip(self.0).zip(then.0) {
+            if x < lo {
+                *o = t;
+            }
+        }
+        F32s(out)
+    }
+    #[inline(always)]
+    fn max_keep_nan(self, lo: f32) -> Self {
+        self.map(|x| if x < lo { lo } else { x })
+    }
+    #[inline(always)]
+    fn pow2_of_shifted(self) -> Self {
+        self.map(|s| f32::from_bits(pow2_bits(s.to_bits())))
     }
     #[inline(always)]
     fn pow2i(self) -> Self {

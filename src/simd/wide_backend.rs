@@ -8,22 +8,26 @@ mod pick {
     pub(crate) type F32s = wide::f32x16;
     pub(crate) type U32s = wide::u32x16;
     pub(crate) const BACKEND: &str = "f32x16";
+    pub(crate) const REGISTERS: usize = 32;
 }
 #[cfg(all(not(target_feature = "avx512f"), target_feature = "avx"))]
 mod pick {
     pub(crate) type F32s = wide::f32x8;
     pub(crate) type U32s = wide::u32x8;
     pub(crate) const BACKEND: &str = "f32x8";
+    pub(crate) const REGISTERS: usize = 16;
 }
 #[cfg(not(any(target_feature = "avx512f", target_feature = "avx")))]
 mod pick {
     pub(crate) type F32s = wide::f32x4;
     pub(crate) type U32s = wide::u32x4;
     pub(crate) const BACKEND: &str = "f32x4";
+    // 16 on x86_64 (SSE) and wasm's register allocator; 32 on aarch64.
+    pub(crate) const REGISTERS: usize = 16;
 }
 
 use pick::U32s;
-pub(crate) use pick::{BACKEND, F32s};
+pub(crate) use pick::{BACKEND, F32s, REGISTERS};
 
 /// Lanes in one [`F32s`].
 pub(crate) const LANES: usize = core::mem::size_of::<F32s>() / 4;
@@ -65,16 +69,33 @@ pub(crate) fn max(a: F32s, b: F32s) -> F32s {
     a.max(b)
 }
 
+/// `0` in the lanes where `v` is `−∞`, `v` elsewhere (NaN stays NaN).
+#[inline(always)]
+pub(crate) fn zero_if_neg_inf(v: F32s) -> F32s {
+    v.simd_eq(F32s::splat(f32::NEG_INFINITY)).select(F32s::splat(0.0), v)
+}
+
 /// Sum of all lanes.
 #[inline(always)]
 pub(crate) fn reduce_add(v: F32s) -> f32 {
     v.reduce_add()
 }
 
-/// Maximum of all lanes, ignoring NaN lanes.
+/// Maximum of all lanes, ignoring NaN lanes (NaN only if every lane is).
+/// A halving tree, which LLVM lowers to extracts and vector maxima.
 #[inline(always)]
 pub(crate) fn reduce_max(v: F32s) -> f32 {
-    v.to_array().into_iter().fold(f32::NEG_INFINITY, f32::max)
+    let mut a = v.to_array();
+    let mut half = LANES / 2;
+    while half > 0 {
+        if let Some((lo, hi)) = a.split_at_mut_checked(half) {
+            for (x, y) in lo.iter_mut().zip(hi.iter()) {
+                *x = x.max(*y);
+            }
+        }
+        half /= 2;
+    }
+    a.first().copied().unwrap_or(f32::NEG_INFINITY)
 }
 
 impl Elementwise for F32s {
@@ -91,6 +112,18 @@ impl Elementwise for F32s {
         self.fast_max(F32s::splat(lo)).fast_min(F32s::splat(hi))
     }
     #[inline(always)]
+    fn select_below(self, lo: f32, then: Self, otherwise: Self) -> Self {
+        self.simd_lt(F32s::splat(lo)).select(then, otherwise)
+    }
+    #[inline(always)]
+    fn max_keep_nan(self, lo: f32) -> Self {
+        keep_nan_max(F32s::splat(lo), self)
+    }
+    #[inline(always)]
+    fn pow2_of_shifted(self) -> Self {
+        F32s::from_bits((self.to_bits() << 23) + U32s::splat(127 << 23))
+    }
+    #[inline(always)]
     fn pow2i(self) -> Self {
         let shifted = (self + F32s::splat(ROUNDING_SHIFTER)).to_bits();
         F32s::from_bits((shifted << 23) + U32s::splat(127 << 23))
@@ -99,4 +132,19 @@ impl Elementwise for F32s {
     fn nan_or(self, value: Self) -> Self {
         self.is_nan().select(self, value)
     }
+}
+
+/// `max(lo, x)` lane-wise, NaN lanes of `x` kept. On x86 `maxps(lo, x)`
+/// returns its second operand when either is NaN, so one instruction does it.
+#[cfg(any(target_arch = "x86", target_arch = "x86_64"))]
+#[inline(always)]
+fn keep_nan_max(lo: F32s, x: F32s) -> F32s {
+    lo.fast_max(x)
+}
+
+/// `max(lo, x)` lane-wise, NaN lanes of `x` kept (portable form).
+#[cfg(not(any(target_arch = "x86", target_arch = "x86_64")))]
+#[inline(always)]
+fn keep_nan_max(lo: F32s, x: F32s) -> F32s {
+    x.is_nan().select(x, x.fast_max(lo))
 }

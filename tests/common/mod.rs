@@ -2,6 +2,11 @@
 //! f64 reference (oracle) for attention with every option.
 #![allow(dead_code)] // each test binary uses its own subset
 
+pub mod bounds;
+pub mod kernels64;
+pub mod problem;
+pub mod prop;
+
 use sdpa::{Alignment, Settings};
 
 /// SplitMix64: small, seeded, reproducible.
@@ -38,6 +43,7 @@ impl Rng {
 }
 
 /// The inputs of one attention problem, flat and row-major.
+#[derive(Clone, Debug)]
 pub struct Case {
     pub nq: usize,
     pub nk: usize,

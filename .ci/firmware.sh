@@ -1,0 +1,106 @@
+#!/usr/bin/env bash
+# Firmware proof (issue 6): sdpa on an emulated Cortex-M4F, its stack, its
+# flash, and a link-time proof that no panic is reachable. Runs from a clean
+# machine as root: installs its own targets and tools. Everything it builds
+# lives in firmware/ (its own workspace, outside the sdpa crate's build).
+set -euo pipefail
+cd "$(dirname "$0")/../firmware"
+export CARGO_TERM_COLOR=never
+
+step() { printf '\n=== firmware: %s\n' "$*"; }
+fail() { printf 'firmware: FAILED: %s\n' "$*" >&2; exit 1; }
+
+step "targets and tools"
+rustup component add rustfmt clippy
+rustup target add thumbv7em-none-eabihf thumbv6m-none-eabi riscv32imac-unknown-none-elf wasm32-unknown-unknown
+if ! command -v qemu-system-arm >/dev/null || ! command -v arm-none-eabi-size >/dev/null || ! command -v wasm-objdump >/dev/null; then
+    apt-get update
+    DEBIAN_FRONTEND=noninteractive apt-get install -y qemu-system-arm binutils-arm-none-eabi wabt
+fi
+python3 -c "import numpy" 2>/dev/null || python3 -m pip install --quiet numpy
+qemu-system-arm --version | head -n 1
+
+step "expected values are the generator's (float64, independent of the crate)"
+python3 scripts/expected_values.py
+git diff --exit-code -- cortex-m4f/src/expected.rs
+
+step "format and lints of the firmware crates"
+cargo fmt --all -- --check
+cargo clippy --bins -- -D warnings
+
+step "the firmware on QEMU mps2-an386 (Cortex-M4F): correctness, stack, instructions"
+cargo build --release --bins
+report=$(mktemp)
+# The runner (.cargo/config.toml) is QEMU with semihosting and -icount; the
+# firmware exits non-zero on any failed check, and the timeout catches a hang.
+timeout 600 cargo run --release --bin report | tee "$report"
+grep -q '^firmware: PASS$' "$report" || fail "the firmware did not report PASS"
+grep -q 'instructions executed per call' "$report" || fail "no instruction counts (QEMU without -icount?)"
+
+step "code size (arm-none-eabi-size; .text and .rodata in bytes)"
+cargo build --profile release-s --bins
+section() { arm-none-eabi-size -A "$1" | awk -v s="$2" '$1 == s { print $2 }'; }
+printf '| opt-level | program | .text | .rodata |\n|---|---|---:|---:|\n'
+for profile in release release-s; do
+    level=$([ "$profile" = release ] && echo 3 || echo s)
+    dir=target/thumbv7em-none-eabihf/$profile
+    declare -A text=()
+    for bin in size_base size_one size_two size_three report; do
+        text[$bin]=$(section "$dir/$bin" .text)
+        printf '| %s | %s | %s | %s |\n' "$level" "$bin" "${text[$bin]}" "$(section "$dir/$bin" .rodata)"
+    done
+    one=$((text[size_one] - text[size_base]))
+    second=$((text[size_two] - text[size_one]))
+    third=$((text[size_three] - text[size_two]))
+    printf '| %s | one attention instance (size_one - size_base) | %d | |\n' "$level" "$one"
+    printf '| %s | second shape (size_two - size_one) | %d | |\n' "$level" "$second"
+    printf '| %s | third shape (size_three - size_two) | %d | |\n' "$level" "$third"
+    # Thin generics: shapes share one engine. A further shape costs its thin
+    # wrapper only, and the second shape costs less than a copy of the engine.
+    [ "$third" -le 1024 ] || fail "opt-level $level: a third shape adds $third B of .text (> 1024 B): the engine is being copied per shape"
+    [ "$second" -lt "$one" ] || fail "opt-level $level: the second shape adds $second B, as much as the whole first instance ($one B)"
+    # Honest hard-float build: the M4F's FPU does the arithmetic, no soft-float calls.
+    disasm=$(arm-none-eabi-objdump -d "$dir/size_one")
+    grep -Eq 'v(mla|fma)\.f32' <<<"$disasm" || fail "no FPU multiply-accumulate in size_one"
+    ! grep -q '__aeabi_fmul' <<<"$disasm" || fail "soft-float calls in the thumbv7em-none-eabihf build"
+done
+
+step "no reachable panic: the public API linked with a panic handler that cannot link"
+locate() { # $1 = profile; lists the functions that still call into core's panic machinery
+    cargo build --profile "$1" -p sdpa-no-panic --features locate >/dev/null 2>&1 || return 0
+    arm-none-eabi-objdump -d -C -l --no-show-raw-insn "target/thumbv7em-none-eabihf/$1/sdpa-no-panic" | awk '
+        /^[0-9a-f]+ <.*>:$/ { fn = substr($0, index($0, "<")) }
+        /^\/.*:[0-9]+/ { src = $0 }
+        /\t(bl|b|b\.w)\t.*<core::(panicking|slice::index|option::unwrap_failed|result::unwrap_failed)/ && fn !~ /^<core::panicking/ { print "  " fn " at " src }' | sort -u
+}
+for profile in release release-s; do
+    if ! cargo build --profile "$profile" -p sdpa-no-panic; then
+        echo "panicking call sites (profile $profile):"
+        locate "$profile"
+        fail "a panic is reachable from the public API at profile $profile"
+    fi
+done
+# Cargo's default release profile (no LTO, 16 codegen units), as a user's
+# firmware without a tuned profile would build it.
+CARGO_PROFILE_RELEASE_LTO=false CARGO_PROFILE_RELEASE_CODEGEN_UNITS=16 \
+    cargo build --release -p sdpa-no-panic --target-dir target/no-lto || fail "a panic is reachable without LTO"
+# The check must be able to fail: the canary adds one reachable panic.
+canary=$(mktemp)
+if cargo build --release -p sdpa-no-panic --features canary >"$canary" 2>&1; then
+    fail "the canary build linked: the no-panic check cannot fail"
+fi
+grep -q 'undefined symbol: sdpa_no_panic_check_failed_a_panic_is_reachable' "$canary" || { cat "$canary"; fail "the canary build failed for another reason"; }
+echo "canary (a deliberate panic) fails to link, as it must"
+# The same proof on the no-FPU targets; the program instantiates the whole API.
+for target in thumbv6m-none-eabi riscv32imac-unknown-none-elf; do
+    cargo build --release -p sdpa-no-panic --target "$target" || fail "$target: a panic is reachable (or the build broke)"
+done
+# wasm32 + simd128: an undefined function becomes an import instead of a link
+# error, so the module must import nothing; and the simd128 path must be used.
+wasm=target/wasm/wasm32-unknown-unknown/release/sdpa-no-panic.wasm
+RUSTFLAGS="-C target-feature=+simd128" cargo build --release -p sdpa-no-panic --target wasm32-unknown-unknown --target-dir target/wasm
+imports=$(wasm-objdump -x -j Import "$wasm" 2>&1 || true)
+! grep -q 'sdpa_no_panic_check_failed' <<<"$imports" || fail "wasm32: a panic is reachable"
+wasm_code=$(wasm-objdump -d "$wasm")
+grep -q 'f32x4.mul' <<<"$wasm_code" || fail "wasm32 +simd128: no f32x4 arithmetic, the simd128 backend is not in use"
+echo "no reachable panic: thumbv7em-none-eabihf (opt-level 3 with and without LTO, s), thumbv6m-none-eabi, riscv32imac-unknown-none-elf, wasm32 +simd128"
