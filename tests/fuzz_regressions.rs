@@ -45,3 +45,23 @@ fn a_nan_score_does_not_hide_the_maximum() {
     softmax(&mut scores);
     assert!(scores.iter().all(|x| x.is_nan()));
 }
+
+/// Fuzz target `attention`: on the tiny engine (every dimension ≤ 16,
+/// nothing masked) `attention_rows` with a `first_row` past `NQ` computed
+/// `first_row · D` before noticing there was no row to write, and panicked
+/// with "attempt to multiply with overflow" in builds with overflow checks.
+/// The tiled engine (more queries) takes the same first rows as well.
+#[test]
+fn attention_rows_far_past_the_last_row_writes_nothing_on_any_engine() {
+    let q = Matrix::<3, 4>::from_fn(|r, c| (r + c) as f32 * 0.25);
+    let (k, v) = (Matrix::<5, 4>::from_fn(|r, c| (r * c) as f32 * 0.1), Matrix::<5, 6>::from_fn(|r, c| (r + c) as f32));
+    let q16 = Matrix::<16, 4>::from_fn(|r, c| (r + c) as f32 * 0.25);
+    let (o, o16) = (Options::new(), Options::new());
+    for first_row in [usize::MAX, usize::MAX / 2, usize::MAX / 4 + 1, 16, 17] {
+        let mut one = [[f32::NAN; 6]];
+        assert_eq!(attention_rows(&q, &k, &v, first_row, &mut one, &o), 0);
+        assert!(one[0].iter().all(|x| x.is_nan()), "row past NQ must be left untouched");
+        assert_eq!(attention_rows(&q16, &k, &v, first_row, &mut one, &o16), 0);
+        assert!(one[0].iter().all(|x| x.is_nan()), "row past NQ must be left untouched");
+    }
+}

@@ -116,7 +116,9 @@ pub(crate) fn attend_rows_with<T: Dims>(dims: T, problem: &Problem<'_>, first_ro
     }
     // Vectors holding keys, and holding a value row: constants for const shapes.
     let (kv, vv) = (nk.div_ceil(LANES).min(VECTORS), dv.div_ceil(LANES).min(VECTORS));
-    let queries = problem.q.get(first_row * d..).unwrap_or_default();
+    // Checked: a `first_row` far past the last row (no row to write) must
+    // not overflow the offset.
+    let queries = first_row.checked_mul(d).and_then(|at| problem.q.get(at..)).unwrap_or_default();
     for (query, row) in queries.chunks_exact(d).zip(out.chunks_exact_mut(dv)) {
         let mut s = [simd::splat(0.0); VECTORS];
         for (&x, k) in query.iter().zip(&kt) {
