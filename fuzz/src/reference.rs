@@ -44,6 +44,19 @@ pub struct Problem<'a> {
     pub bias: Option<Spread<'a, f32>>,
 }
 
+/// What an f32 score can be, for predicting NaN rows.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ScoreClass {
+    /// Finite in any summation order.
+    Finite,
+    /// `−∞`: weighs 0, like a masked key.
+    NegInf,
+    /// NaN or `+∞`: makes the row NaN.
+    NanOrPosInf,
+    /// Depends on the summation order.
+    Unknown,
+}
+
 /// What the reference says about one query row.
 #[derive(Clone, Debug)]
 pub struct RowRef {
@@ -51,10 +64,25 @@ pub struct RowRef {
     pub any_visible: bool,
     /// Visible keys, by index.
     pub visible: Vec<bool>,
-    /// Some visible key's f32 score is NaN or `+∞`: the row must be NaN.
+    /// Some visible key's f32 score, computed dot-then-scale as the per-row
+    /// engine and `attention_weights` do, is NaN or `+∞`: the row must be NaN.
     pub nan_row: bool,
-    /// Some visible key's f32 score is finite (its weight is not forced to 0).
+    /// Some visible key's f32 score (dot-then-scale) is finite (its weight
+    /// is not forced to 0).
     pub some_finite_score: bool,
+    /// What the fused kernel must give: `Some(true)` a NaN row, `Some(false)`
+    /// not, `None` either. Unmasked problems may run on the tiled or tiny
+    /// engine, which scores `Σ (q·scale·log₂e)·k`: an intermediate that
+    /// overflows in one order may not in the other (documented), so where
+    /// the two orders disagree, or the pre-scaled one cannot be predicted
+    /// (a sum near `f32::MAX`), both outcomes are accepted.
+    pub fused_nan: Option<bool>,
+    /// Some visible key's score is finite in every order the fused kernel
+    /// may use.
+    pub fused_some_finite: bool,
+    /// Every visible value is finite and `NK·max|v|` stays far from
+    /// overflow: scores alone decide where NaN appears.
+    pub values_safe: bool,
     /// Per value column: a visible value row holds NaN there.
     pub nan_columns: Vec<bool>,
     /// Every input the row reads is finite and no f32 intermediate can
@@ -156,6 +184,44 @@ impl<'a> Problem<'a> {
         s
     }
 
+    /// Whether the fused kernel may score this problem with pre-scaled
+    /// queries (tiled or tiny engine): no mask, bias or ALiBi.
+    pub fn may_prescale(&self) -> bool {
+        self.mask.is_none() && self.bias.is_none() && self.settings.alibi_slope.is_none()
+    }
+
+    /// The class of the f32 score of key `j` for query `i` when the query is
+    /// pre-multiplied by `scale·log₂e` (rounded to f32, as the tiled and tiny
+    /// engines do) and then dotted with the key in some order, with or
+    /// without fused multiply-adds. [`ScoreClass::Unknown`] when the order
+    /// decides (finite terms whose magnitudes sum past `f32::MAX / 2`).
+    pub fn prescaled_class(&self, i: usize, j: usize) -> ScoreClass {
+        let factor = self.scale() * core::f32::consts::LOG2_E;
+        let (mut nan, mut pos, mut neg, mut abs) = (false, false, false, 0.0f64);
+        for (a, b) in self.q_row(i).iter().zip(self.k_row(j)) {
+            let t = f64::from(a * factor) * f64::from(*b);
+            if t.is_nan() {
+                nan = true;
+            } else if t == f64::INFINITY {
+                pos = true;
+            } else if t == f64::NEG_INFINITY {
+                neg = true;
+            } else {
+                abs += t.abs();
+            }
+        }
+        if nan || pos {
+            // +∞ with −∞ is NaN; +∞ with finite terms stays +∞.
+            ScoreClass::NanOrPosInf
+        } else if neg {
+            ScoreClass::NegInf
+        } else if abs <= f64::from(f32::MAX) / 2.0 {
+            ScoreClass::Finite
+        } else {
+            ScoreClass::Unknown
+        }
+    }
+
     /// The reference for row `i`.
     ///
     /// Error bound (each term a standard rounding-error bound, `u = 2⁻²⁴`):
@@ -180,6 +246,14 @@ impl<'a> Problem<'a> {
         let mut nan_columns = vec![false; dv];
         let mut finite =
             any_visible && q.iter().all(|x| x.is_finite()) && scale32.is_finite() && slope.is_none_or(f32::is_finite);
+        let prescale = self.may_prescale();
+        let log2e = std::f64::consts::LOG2_E;
+        if prescale {
+            // The pre-scaled query must not overflow either.
+            finite &= q.iter().all(|x| (f64::from(*x) * scale * log2e).abs() <= LIMIT);
+        }
+        let (mut pre_nan, mut pre_unknown, mut pre_finite) = (false, false, false);
+        let mut values_finite = true;
         let mut scores = vec![f64::NEG_INFINITY; nk];
         let mut score_error: f64 = 0.0;
         let mut vmax: f64 = 0.0;
@@ -188,6 +262,14 @@ impl<'a> Problem<'a> {
             let s32 = self.score32(i, j);
             nan_row |= s32.is_nan() || s32 == f32::INFINITY;
             some_finite_score |= s32.is_finite();
+            if prescale {
+                match self.prescaled_class(i, j) {
+                    ScoreClass::NanOrPosInf => pre_nan = true,
+                    ScoreClass::Unknown => pre_unknown = true,
+                    ScoreClass::Finite => pre_finite = true,
+                    ScoreClass::NegInf => {}
+                }
+            }
             let (k, v) = (self.k_row(j), self.v_row(j));
             for (n, x) in nan_columns.iter_mut().zip(v) {
                 *n |= x.is_nan();
@@ -195,10 +277,11 @@ impl<'a> Problem<'a> {
             let bias = self.bias.and_then(|b| b.at(nk, i, j)).map_or(0.0, f64::from);
             finite &= s32.is_finite() && bias.is_finite();
             finite &= k.iter().chain(v).all(|x| x.is_finite());
+            values_finite &= v.iter().all(|x| x.is_finite());
             let dot: f64 = q.iter().zip(k).map(|(a, b)| f64::from(*a) * f64::from(*b)).sum();
             let abs_dot: f64 = q.iter().zip(k).map(|(a, b)| (f64::from(*a) * f64::from(*b)).abs()).sum();
             let alibi = slope.map_or(0.0, |m| f64::from(m) * self.distance(i, j) as f64);
-            finite &= abs_dot <= LIMIT && abs_dot * scale.abs() <= LIMIT;
+            finite &= abs_dot <= LIMIT && abs_dot * scale.abs() * log2e <= LIMIT;
             finite &= alibi.abs() <= LIMIT && bias.abs() <= LIMIT;
             scores[j] = dot * scale - alibi + bias;
             let extra = alibi.abs() + bias.abs();
@@ -210,7 +293,8 @@ impl<'a> Problem<'a> {
                 hi[c] = hi[c].max(x);
             }
         }
-        finite &= vmax * nk as f64 <= LIMIT;
+        let values_safe = values_finite && vmax * nk as f64 <= LIMIT;
+        finite &= values_safe;
         let max = scores.iter().copied().fold(f64::NEG_INFINITY, f64::max);
         let mut weights = vec![0.0; nk];
         let mut gaps = vec![0.0; nk];
@@ -235,11 +319,21 @@ impl<'a> Problem<'a> {
         // 2·max|v|: the factor is capped there (also keeps 0·∞ out).
         let factor = ((2.0 * score_error).exp_m1() + (2.0 * nk as f64 + 8.0) * U).min(2.0);
         let tolerance = vmax * factor + 1e-30;
+        let fused_nan = match (prescale, pre_nan, pre_unknown) {
+            (false, _, _) => Some(nan_row),
+            (true, true, _) if nan_row => Some(true),
+            (true, false, false) if !nan_row => Some(false),
+            _ => None,
+        };
+        let fused_some_finite = some_finite_score && (!prescale || pre_finite);
         RowRef {
             any_visible,
             visible,
             nan_row,
             some_finite_score,
+            fused_nan,
+            fused_some_finite,
+            values_safe,
             nan_columns,
             finite,
             out,
