@@ -249,7 +249,8 @@ impl<'a> Problem<'a> {
         let prescale = self.may_prescale();
         let log2e = std::f64::consts::LOG2_E;
         if prescale {
-            // The pre-scaled query must not overflow either.
+            // Nor may `scale·log₂e` or the pre-scaled query overflow.
+            finite &= (scale * log2e).abs() <= LIMIT;
             finite &= q.iter().all(|x| (f64::from(*x) * scale * log2e).abs() <= LIMIT);
         }
         let (mut pre_nan, mut pre_unknown, mut pre_finite) = (false, false, false);
