@@ -4,7 +4,7 @@
 //! (`cargo test --test fuzz_regressions`).
 
 use sdpa::kernels::{OnlineSoftmax, softmax};
-use sdpa::{Matrix, Options, attention_rows};
+use sdpa::{Matrix, Options, attention, attention_rows};
 
 /// Fuzz target `attention`: `attention_rows` with `first_row = usize::MAX`
 /// (so no row to write) advanced the row counter `usize::MAX..` once and
@@ -64,4 +64,33 @@ fn attention_rows_far_past_the_last_row_writes_nothing_on_any_engine() {
         assert_eq!(attention_rows(&q16, &k, &v, first_row, &mut one, &o16), 0);
         assert!(one[0].iter().all(|x| x.is_nan()), "row past NQ must be left untouched");
     }
+}
+
+/// Fuzz target `layer_decode`: a row whose every score is `−∞` is the zero
+/// row, whatever the values; the tiny engine accumulated `0 · ∞ = NaN` from
+/// an infinite value row before noticing the sum was 0 and returned NaN.
+/// Checked on every engine: tiny (small, unmasked), tiled (16 causal
+/// queries) and the per-row engine (a key mask).
+#[test]
+fn a_row_of_minus_infinity_scores_is_zero_even_with_infinite_values() {
+    fn check<const NQ: usize, const NK: usize>(o: &Options<'_, NQ, NK>, what: &str) {
+        // q·k = −∞ for every pair: an infinite query entry meets positive keys.
+        let q = Matrix::<NQ, 2>::from_fn(|_, c| if c == 0 { f32::NEG_INFINITY } else { 1.0 });
+        let k = Matrix::<NK, 2>::from_fn(|r, _| 1.0 + r as f32);
+        let v = Matrix::<NK, 3>::from_fn(|r, c| match (r + c) % 3 {
+            0 => f32::INFINITY,
+            1 => f32::NEG_INFINITY,
+            _ => 2.0,
+        });
+        let mut out = Matrix::from_fn(|_, _| f32::NAN);
+        attention(&q, &k, &v, &mut out, o);
+        for (i, row) in out.rows().iter().enumerate() {
+            assert!(row.iter().all(|x| x.to_bits() == 0), "{what}: row {i} is {row:?}, want +0");
+        }
+    }
+    check::<1, 1>(&Options::new(), "tiny, one key");
+    check::<3, 5>(&Options::new(), "tiny");
+    check::<16, 5>(&Options::new().causal(), "tiled");
+    let keep = [true; 5];
+    check::<3, 5>(&Options::new().key_mask(&keep), "per-row engine");
 }
