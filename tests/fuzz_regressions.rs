@@ -4,7 +4,7 @@
 //! (`cargo test --test fuzz_regressions`).
 
 use sdpa::kernels::{OnlineSoftmax, softmax};
-use sdpa::{Matrix, Options, attention, attention_rows};
+use sdpa::{Matrix, Options, attention, attention_rows, attention_weights};
 
 /// Fuzz target `attention`: `attention_rows` with `first_row = usize::MAX`
 /// (so no row to write) advanced the row counter `usize::MAX..` once and
@@ -66,11 +66,12 @@ fn attention_rows_far_past_the_last_row_writes_nothing_on_any_engine() {
     }
 }
 
-/// Fuzz target `layer_decode`: a row whose every score is `−∞` is the zero
-/// row, whatever the values; the tiny engine accumulated `0 · ∞ = NaN` from
-/// an infinite value row before noticing the sum was 0 and returned NaN.
+/// Fuzz targets `layer_decode` and `attention`: a row whose every score is
+/// `−∞` is the zero row, whatever the values. The tiny engine accumulated
+/// `0 · ∞ = NaN` from an infinite value row before noticing the sum was 0,
+/// and `attention_weights` did the same with its all-zero weight row.
 /// Checked on every engine: tiny (small, unmasked), tiled (16 causal
-/// queries) and the per-row engine (a key mask).
+/// queries), the per-row engine (a key mask) and `attention_weights`.
 #[test]
 fn a_row_of_minus_infinity_scores_is_zero_even_with_infinite_values() {
     fn check<const NQ: usize, const NK: usize>(o: &Options<'_, NQ, NK>, what: &str) {
@@ -86,6 +87,12 @@ fn a_row_of_minus_infinity_scores_is_zero_even_with_infinite_values() {
         attention(&q, &k, &v, &mut out, o);
         for (i, row) in out.rows().iter().enumerate() {
             assert!(row.iter().all(|x| x.to_bits() == 0), "{what}: row {i} is {row:?}, want +0");
+        }
+        let (mut out, mut w) = (Matrix::from_fn(|_, _| f32::NAN), Matrix::from_fn(|_, _| f32::NAN));
+        attention_weights(&q, &k, &v, &mut out, &mut w, o);
+        for (i, (row, w)) in out.rows().iter().zip(w.rows()).enumerate() {
+            assert!(row.iter().all(|x| x.to_bits() == 0), "{what}, weights variant: row {i} is {row:?}, want +0");
+            assert!(w.iter().all(|x| x.to_bits() == 0), "{what}: weights row {i} is {w:?}, want +0");
         }
     }
     check::<1, 1>(&Options::new(), "tiny, one key");
