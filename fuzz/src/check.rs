@@ -29,8 +29,11 @@ fn assert_zero(xs: &[f32], what: &str) {
 pub fn output_row(r: &RowRef, i: usize, out: &[f32], what: &str, fused: bool) {
     let (nan_row, some_finite) =
         if fused { (r.fused_nan, r.fused_some_finite) } else { (Some(r.nan_row), r.some_finite_score) };
+    let all_neg_inf = if fused { r.fused_all_neg_inf } else { r.all_neg_inf };
     if !r.any_visible {
         assert_zero(out, &format!("{what} row {i}"));
+    } else if all_neg_inf {
+        assert!(out.iter().all(|x| x.to_bits() == 0), "{what} row {i}: every score -inf must give +0, got {out:?}");
     } else if nan_row == Some(true) {
         assert!(out.iter().all(|x| x.is_nan()), "{what} row {i}: a NaN or +inf score must make the row NaN: {out:?}");
     } else if nan_row.is_none() && r.values_safe {
@@ -79,7 +82,7 @@ pub fn output_row(r: &RowRef, i: usize, out: &[f32], what: &str, fused: bool) {
 /// absolute where results are subnormal (capped at 1: weights lie in `[0, 1]`).
 #[track_caller]
 pub fn weights_row(r: &RowRef, i: usize, nk: usize, w: &[f32]) {
-    if !r.any_visible {
+    if !r.any_visible || r.all_neg_inf {
         assert_zero(w, &format!("weights row {i}"));
     } else if r.nan_row {
         for (j, x) in w.iter().enumerate() {

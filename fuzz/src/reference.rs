@@ -80,6 +80,11 @@ pub struct RowRef {
     /// Some visible key's score is finite in every order the fused kernel
     /// may use.
     pub fused_some_finite: bool,
+    /// Every visible key's score is `−∞` (dot-then-scale): the row must be
+    /// exactly `+0` whatever the values.
+    pub all_neg_inf: bool,
+    /// Every visible key's score is `−∞` in every order the fused kernel may use.
+    pub fused_all_neg_inf: bool,
     /// Every visible value is finite and `NK·max|v|` stays far from
     /// overflow: scores alone decide where NaN appears.
     pub values_safe: bool,
@@ -254,6 +259,7 @@ impl<'a> Problem<'a> {
             finite &= q.iter().all(|x| (f64::from(*x) * scale * log2e).abs() <= LIMIT);
         }
         let (mut pre_nan, mut pre_unknown, mut pre_finite) = (false, false, false);
+        let (mut all_neg_inf, mut pre_all_neg_inf) = (true, true);
         let mut values_finite = true;
         let mut scores = vec![f64::NEG_INFINITY; nk];
         let mut score_error: f64 = 0.0;
@@ -263,8 +269,11 @@ impl<'a> Problem<'a> {
             let s32 = self.score32(i, j);
             nan_row |= s32.is_nan() || s32 == f32::INFINITY;
             some_finite_score |= s32.is_finite();
+            all_neg_inf &= s32 == f32::NEG_INFINITY;
             if prescale {
-                match self.prescaled_class(i, j) {
+                let class = self.prescaled_class(i, j);
+                pre_all_neg_inf &= class == ScoreClass::NegInf;
+                match class {
                     ScoreClass::NanOrPosInf => pre_nan = true,
                     ScoreClass::Unknown => pre_unknown = true,
                     ScoreClass::Finite => pre_finite = true,
@@ -334,6 +343,8 @@ impl<'a> Problem<'a> {
             some_finite_score,
             fused_nan,
             fused_some_finite,
+            all_neg_inf: any_visible && all_neg_inf,
+            fused_all_neg_inf: any_visible && all_neg_inf && (!prescale || pre_all_neg_inf),
             values_safe,
             nan_columns,
             finite,
