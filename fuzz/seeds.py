@@ -127,6 +127,13 @@ def attention_seeds():
     yield "lanes_minus_one_window_right", attention(7, opts=settings(causal=False, window=(0, 2)))
     # Finding 1: attention_rows with first_row = usize::MAX (engine overflow panic).
     yield "regress_rows_at_usize_max", attention(0, tail=u8(0xFB) + u8(0))
+    # Finding 3: first_row·D overflowed on the tiny engine (first_row = usize::MAX, D = 4).
+    yield "regress_tiny_rows_far_past_the_end", attention(2, tail=u8(0xFB) + u8(1))
+    # Finding 4: every score -inf with infinite values gave NaN instead of +0
+    # (tiny engine and attention_weights).
+    minus_inf_q = tensor(MIXED, [special("neg_inf") if i % 4 == 0 else mixed_moderate(0.5) for i in range(12)])
+    inf_v = tensor(MIXED, [special("inf") if i % 3 == 0 else mixed_moderate(2.0) for i in range(30)])
+    yield "regress_minus_inf_scores_inf_values", attention(2, q=minus_inf_q, k=moderate_tensor([1.0] * 20), v=inf_v)
 
 
 def kernel_seeds():
@@ -171,6 +178,37 @@ def runtime_seeds():
         + exact + moderate_tensor(wave(2)) + settings() + u8(0) + u8(0) + exact + exact + u8(2) + u8(0)
 
 
+# layer_decode shapes <D, QH, KVH, HD, CAP, T> (fuzz_targets/layer_decode.rs).
+LAYER_SHAPES = [(4, 2, 2, 2, 3, 8), (8, 2, 1, 4, 5, 12), (8, 4, 2, 2, 4, 9), (16, 2, 1, 8, 17, 20)]
+NO_POS, ROPE_INTERLEAVED, ROPE_HALF_SPLIT, ALIBI = range(4)
+
+
+def layer(shape, positions, sliding, steps, biases=False, scale=None, x=None, amp=0.3):
+    """One layer_decode seed: weights, optional biases, tokens, positions, scale, cache mode, steps."""
+    d, qh, kvh, hd, cap, t = LAYER_SHAPES[shape]
+    out = u8(shape)
+    for n, phase in [(d * d, 0.0), (kvh * hd * d, 1.0), (kvh * hd * d, 2.0), (d * d, 3.0)]:
+        out += moderate_tensor(wave(n, amp, phase))
+    out += u8(int(biases))
+    if biases:
+        for n, phase in [(d, 0.5), (kvh * hd, 1.5), (kvh * hd, 2.5), (d, 3.5)]:
+            out += moderate_tensor(wave(n, 0.1, phase))
+    out += x or moderate_tensor(wave(t * d, 1.0, 0.7))
+    out += u8(positions)
+    out += u8(0) if scale is None else u8(1) + scale
+    return out + u8(int(sliding)) + u8(steps)
+
+
+def layer_seeds():
+    yield "mha_rope_fixed_refuses_past_capacity", layer(0, ROPE_INTERLEAVED, False, 8)
+    yield "mqa_alibi_biases_sliding_wraps", layer(1, ALIBI, True, 12, biases=True)
+    yield "gqa_half_split_scale_sliding", layer(2, ROPE_HALF_SPLIT, True, 9, scale=scalar_moderate(0.5))
+    yield "long_cache_fixed", layer(3, NO_POS, False, 20)
+    nan_x = tensor(MIXED, [special("nan") if i == 9 else mixed_moderate(x) for i, x in enumerate(wave(8 * 4))])
+    yield "nan_token_sliding", layer(0, ALIBI, True, 8, x=nan_x)
+    yield "huge_weights", layer(1, ROPE_INTERLEAVED, True, 12, amp=31.0)
+
+
 def write(target, name, data):
     directory = os.path.join(HERE, "corpus", target)
     os.makedirs(directory, exist_ok=True)
@@ -185,6 +223,8 @@ def main():
         write(target, name, data)
     for name, data in runtime_seeds():
         write("runtime", name, data)
+    for name, data in layer_seeds():
+        write("layer_decode", name, data)
 
 
 if __name__ == "__main__":
