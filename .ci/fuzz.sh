@@ -48,7 +48,7 @@ campaign() {
     done
 }
 
-campaign default 20
-campaign scalar 6 --features force-scalar
+campaign default 15
+campaign scalar 5 --features force-scalar
 export RUSTFLAGS="-C target-cpu=native" # AVX-512 + FMA on the CI machine
-campaign native 6
+campaign native 5
