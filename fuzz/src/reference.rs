@@ -202,7 +202,8 @@ impl<'a> Problem<'a> {
     /// decides (finite terms whose magnitudes sum past `f32::MAX / 2`).
     pub fn prescaled_class(&self, i: usize, j: usize) -> ScoreClass {
         let factor = self.scale() * core::f32::consts::LOG2_E;
-        let (mut nan, mut pos, mut neg, mut abs) = (false, false, false, 0.0f64);
+        let (mut nan, mut pos, mut neg, mut big, mut abs) = (false, false, false, false, 0.0f64);
+        let half = f64::from(f32::MAX) / 2.0;
         for (a, b) in self.q_row(i).iter().zip(self.k_row(j)) {
             let t = f64::from(a * factor) * f64::from(*b);
             if t.is_nan() {
@@ -212,15 +213,20 @@ impl<'a> Problem<'a> {
             } else if t == f64::NEG_INFINITY {
                 neg = true;
             } else {
+                // A product past f32::MAX may or may not become ±∞ in f32
+                // (rounded alone, or inside a fused multiply-add).
+                big |= t.abs() > half;
                 abs += t.abs();
             }
         }
         if nan || pos {
-            // +∞ with −∞ is NaN; +∞ with finite terms stays +∞.
+            // NaN propagates; +∞ stays +∞ or meets −∞ (NaN): the same class.
             ScoreClass::NanOrPosInf
+        } else if big {
+            ScoreClass::Unknown
         } else if neg {
             ScoreClass::NegInf
-        } else if abs <= f64::from(f32::MAX) / 2.0 {
+        } else if abs <= half {
             ScoreClass::Finite
         } else {
             ScoreClass::Unknown
