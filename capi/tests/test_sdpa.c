@@ -272,6 +272,7 @@ static void test_layer(void) {
            SDPA_STATUS_OK);
     double worst = 0.0;
     int same = 1;
+    double apart = 0.0; /* decode vs the causal forward */
     for (size_t t = 0; t < LLAMA_GQA_T; t++) {
         float y[LLAMA_GQA_D];
         size_t position = 99;
@@ -281,11 +282,18 @@ static void test_layer(void) {
         double e = max_err(y, LLAMA_GQA_OUT + t * LLAMA_GQA_D, LLAMA_GQA_D);
         if (e > worst) worst = e;
         same &= memcmp(y, out + t * LLAMA_GQA_D, sizeof y) == 0;
+        for (size_t i = 0; i < LLAMA_GQA_D; i++) {
+            double d = fabs((double)y[i] - (double)out[t * LLAMA_GQA_D + i]);
+            if (!(d <= apart)) apart = d;
+        }
     }
     CHECK(worst <= tolerance(LLAMA_GQA_OUT, COUNT(LLAMA_GQA_OUT)), "llama decode error %g", worst);
-    CHECK(same, "decode rows must equal the causal forward's, bit for bit");
-    printf("layer llama_gqa: decode max |error| = %.2e, decode == forward bit for bit: %s\n", worst,
-           same ? "yes" : "no");
+    /* Decode and forward may run different attention engines of sdpa (not
+       bitwise equal since the tiled/tiny engines); the Rust tests check each
+       against sdpa::layer bit for bit. Here: they agree within tolerance. */
+    CHECK(apart <= tolerance(LLAMA_GQA_OUT, COUNT(LLAMA_GQA_OUT)), "decode vs forward %g", apart);
+    printf("layer llama_gqa: decode max |error| = %.2e, max |decode - forward| = %.2e (bit for bit: %s)\n", worst,
+           apart, same ? "yes" : "no");
     float y[LLAMA_GQA_D];
     fill(y, COUNT(y), SENTINEL);
     EXPECT(sdpa_layer_decode(&llama, LLAMA_GQA_X, y, &cache, scratch, len, NULL), SDPA_STATUS_CACHE_FULL);
