@@ -164,16 +164,17 @@ fn attention_refuses_outputs_overlapping_inputs() {
 fn attention_refuses_mask_bytes_other_than_zero_and_one() {
     let t = toy();
     for (at, byte) in [(0, 2u8), (14, 255), (7, 0x10)] {
-        let mut mask = vec![1u8; 15];
+        let mut mask = [1u8; 15];
         mask[at] = byte;
         let o = SdpaOptions { mask_kind: SdpaMask::PerQuery as u32, mask: mask.as_ptr(), ..zero_options() };
         assert_eq!(attend(TOY, &t, Some(&o)), SdpaStatus::InvalidMask, "byte {byte} at {at}");
     }
-    let mut keep = vec![1u8; 5];
+    let mut keep = [1u8; 5];
     keep[4] = 2;
     let o = SdpaOptions { mask_kind: SdpaMask::PerKey as u32, mask: keep.as_ptr(), ..zero_options() };
     assert_eq!(attend(TOY, &t, Some(&o)), SdpaStatus::InvalidMask);
     keep[4] = 0;
+    let o = SdpaOptions { mask: keep.as_ptr(), ..o };
     assert_eq!(attend(TOY, &t, Some(&o)), SdpaStatus::Ok);
 }
 
