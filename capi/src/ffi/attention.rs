@@ -26,9 +26,9 @@ enum Target {
 /// `SdpaOptions` for what each option does. `k` and `v` (and `q`) may be
 /// the same buffer; `out` must not overlap any input.
 ///
-/// Memory: no `queries x keys` matrix is formed; each query row streams
-/// over blocks of 32 keys with an online softmax, on a fixed amount of
-/// stack. A query that sees no key gets an all-zero row; masked keys'
+/// Memory: no `queries x keys` matrix is formed; sdpa picks one of its
+/// streaming engines per problem (online softmax over key blocks), on a
+/// fixed amount of stack. A query that sees no key gets an all-zero row; masked keys'
 /// K and V rows are never read.
 ///
 /// Returns `SDPA_STATUS_OK`, or (writing nothing) `NULL_POINTER`,
