@@ -376,12 +376,14 @@ fn kv_cache_init_refuses_bad_input() {
     assert_eq!(init(&mut cache, &layer, s, 48, usize::MAX / 8, 0), SdpaStatus::SizeOverflow);
     assert_eq!(init(&mut cache, &SdpaLayer { kv_heads: 3, ..layer }, s, 48, 3, 0), SdpaStatus::UnsupportedShape);
     assert_eq!(init(&mut cache, &layer, s.cast::<u8>().wrapping_add(2).cast(), 48, 3, 0), SdpaStatus::Misaligned);
-    // The cache struct inside its own storage.
-    let mut both = vec![0.0f32; 64];
-    let struct_inside = both.as_mut_ptr().wrapping_add(40).cast::<SdpaKvCache>();
-    assert_eq!(init(struct_inside, &layer, both.as_mut_ptr(), 48, 3, 0), SdpaStatus::Aliasing);
+    // The cache struct inside its own storage (64 floats on an 8-byte
+    // aligned buffer, so the struct at float 40 is aligned for its usizes).
+    let mut both = vec![0u64; 32];
+    let floats = both.as_mut_ptr().cast::<f32>();
+    let struct_inside = floats.wrapping_add(40).cast::<SdpaKvCache>();
+    assert_eq!(init(struct_inside, &layer, floats, 48, 3, 0), SdpaStatus::Aliasing);
     assert_eq!((cache.keys, cache.len, cache.capacity), (before.keys, before.len, before.capacity));
-    assert!(both.iter().all(|&v| v == 0.0));
+    assert!(both.iter().all(|&v| v == 0));
 }
 
 #[test]
