@@ -95,4 +95,16 @@ grep -q "undefined reference to \`$PROOF_SYMBOL'" tests/build/canary.log ||
     { cat tests/build/canary.log; fail "the canary link failed for another reason than the panic"; }
 echo "canary: link refused as expected (undefined reference to $PROOF_SYMBOL)"
 
+step "Miri on the pointer handling (nightly; CAPI_MIRI=0 skips it)"
+# The tests of every refusal, the attention and kernel calls and the region
+# checks (the layer tests are left out: minutes each under the interpreter).
+# Feature `miri` selects libm's portable code (no x86 inline assembly).
+if [ "${CAPI_MIRI:-1}" != 0 ]; then
+    rustup toolchain install nightly --profile minimal
+    rustup +nightly component add miri rust-src
+    timeout 900 cargo +nightly miri test --features miri -- tests::errors tests::attention tests::kernels check::
+else
+    echo "skipped (CAPI_MIRI=0)"
+fi
+
 echo "capi: PASS"
