@@ -100,7 +100,7 @@ step "Miri on the pointer handling (nightly; CAPI_MIRI=0 skips it)"
 # checks (the layer tests are left out: minutes each under the interpreter).
 # Feature `miri` selects libm's portable code (no x86 inline assembly).
 if [ "${CAPI_MIRI:-1}" != 0 ]; then
-    rustup toolchain install nightly --profile minimal
+    rustup run nightly rustc --version >/dev/null 2>&1 || rustup toolchain install nightly --profile minimal
     rustup +nightly component add miri rust-src
     timeout 900 cargo +nightly miri test --features miri -- tests::errors tests::attention tests::kernels check::
 else
