@@ -18,9 +18,11 @@
 //! ```
 //!
 //! ## What a firmware user can rely on
-//! - **No allocator, bounded stack.** Each query row streams over blocks of
-//!   32 keys with an online softmax: there is no `NQ × NK` score matrix, and
-//!   stack use does not grow with `NK` (or `NQ`, `D`, `DV`).
+//! - **No allocator, bounded stack.** Queries stream over blocks of keys
+//!   with an online softmax: there is no `NQ × NK` score matrix, and stack
+//!   use does not grow with `NK` or `NQ` (on Cortex-M: 32-key blocks, under
+//!   1 KiB; on AVX-512 hosts the tiled engine's fixed scratch is up to
+//!   17 KiB for D ≤ 128).
 //! - **Shapes are types.** `Matrix<R, C>` carries its dimensions; mismatched
 //!   Q/K/V/out shapes and zero dimensions are compile errors. Weights can be
 //!   `static` (`const fn` constructors) and sit in flash.

@@ -2,8 +2,10 @@
 //! positional encodings and masks (proptest):
 //!
 //! - decode == forward: every decode step equals the causal forward's row
-//!   for that position (bit for bit before a cache wraps; within a
-//!   summation-order tolerance after a sliding cache wraps);
+//!   for that position (bit for bit on the portable backend before a cache
+//!   wraps; within a summation-order tolerance after a sliding cache wraps,
+//!   and on the SIMD backends, where one decode query and the whole causal
+//!   sequence run on different attention engines);
 //! - GQA == MHA with each kv head's weights repeated for its query heads
 //!   (bit for bit), and the layer with `KVH = QH` == plain MHA composed by
 //!   hand from `linear_reference`, `Rope::rotate` and `sdpa::attention`;
@@ -115,12 +117,14 @@ proptest! {
     #![proptest_config(ProptestConfig { cases: 192, ..ProptestConfig::default() })]
 
     /// Before a cache wraps, a decode step runs exactly the forward's
-    /// operations for that row: same projections (the linear kernel's
-    /// result does not depend on the tile), same RoPE angles, same key
-    /// blocks in the same order. This relies on the attention engine giving
-    /// a row the same bits through the const and the runtime entry points.
+    /// operations for that row on the portable backend: same projections
+    /// (the linear kernel's result does not depend on the tile), same RoPE
+    /// angles, same key blocks in the same order. On the SIMD backends the
+    /// forward's causal rows run on the tiled engine and a decode step's
+    /// single query on the tiny or row engine, so they agree within the same
+    /// summation-order tolerance as a wrapped sliding cache.
     #[test]
-    fn decode_is_bitwise_the_causal_forward_before_wrapping(
+    fn decode_equals_the_causal_forward_before_wrapping(
         seed in any::<u64>(), pos in positions(), biases in any::<bool>(), sliding in any::<bool>(),
     ) {
         let mut rng = Rng::new(seed);
@@ -134,7 +138,12 @@ proptest! {
         for (t, row) in x.rows().iter().enumerate() {
             let mut out = [0.0; D];
             prop_assert_eq!(layer.decode(row, &mut out, &mut cache, &mut scratch), Ok(t));
-            prop_assert_eq!(out.map(f32::to_bits), full.rows()[t].map(f32::to_bits), "position {}", t);
+            if sdpa::backend() == "scalar" {
+                prop_assert_eq!(out.map(f32::to_bits), full.rows()[t].map(f32::to_bits), "position {}", t);
+            } else {
+                let scale = full.rows()[t].iter().fold(1.0f32, |m, v| m.max(v.abs()));
+                prop_assert!(max_abs_diff(&out, &full.rows()[t]) <= 2e-6 * scale, "position {}", t);
+            }
         }
     }
 

@@ -12,9 +12,11 @@
 //! - permuting keys and values together changes the output by at most the
 //!   kernel part of the bound (the scores are bit-identical); permuting
 //!   queries permutes output rows exactly;
-//! - causal ≡ an additive `−∞` mask and a boolean mask ≡ an additive mask,
-//!   bit for bit; per-key masks ≡ the same per-query masks, bit for bit; a
-//!   window ≡ its additive mask within the kernel bound;
+//! - causal ≡ an additive `−∞` mask (bit for bit on the portable backend,
+//!   within twice the oracle bound where SIMD engines differ) and a boolean
+//!   mask ≡ an additive mask, bit for bit; per-key masks ≡ the same
+//!   per-query masks, bit for bit; a window ≡ its additive mask within the
+//!   kernel bound (twice the oracle bound across engines);
 //! - NaN and `±∞` in keys and values a row cannot see change nothing in it.
 //!
 //! `cargo test --release --test prop_attention`
@@ -189,9 +191,20 @@ fn query_permutation<const NQ: usize, const NK: usize, const D: usize, const DV:
     Ok(())
 }
 
+/// Whether every problem runs on one engine (the portable backend's row
+/// engine). On the SIMD backends problems without per-key masks, bias or
+/// ALiBi run on the tiled or tiny engine, the others on the row engine.
+fn one_engine() -> bool {
+    sdpa::backend() == "scalar"
+}
+
 /// Causal ≡ additive `−∞` above the diagonal, boolean mask ≡ additive mask,
-/// per-key ≡ per-query: bit for bit. A window ≡ its additive mask within the
-/// kernel bound (the blocks start at the window's first key, not at key 0).
+/// per-key ≡ per-query: bit for bit on one engine. A window ≡ its additive
+/// mask within the kernel bound (the blocks start at the window's first key,
+/// not at key 0). Where the two forms run on different engines (SIMD
+/// backends: causal and window on the tiled engine, the additive mask on the
+/// row engine), each is within the oracle bound, so they differ by at most
+/// twice that.
 fn equivalences<const NQ: usize, const NK: usize, const D: usize, const DV: usize>(
     p: &Params,
 ) -> Result<(), TestCaseError> {
@@ -212,20 +225,28 @@ fn equivalences<const NQ: usize, const NK: usize, const D: usize, const DV: usiz
     let settings = sdpa::Settings { causal: false, window: None, ..a.settings };
     let mut other = Matrix::<NQ, DV>::from_fn(|_, _| f32::NAN);
     attention(&a.q, &a.k, &a.v, &mut other, &Options::new().with_settings(settings).bias(&additive));
-    if a.settings.window.is_none() {
+    if a.settings.window.is_none() && one_engine() {
         prop_assert!(
             same_bits(&out, &other),
             "masks as one additive mask differ: {:?}\n{out:?}\n{other:?}",
             a.settings
         );
     } else {
+        // A window starts its blocks at its first key; on the SIMD backends
+        // a problem without per-key masks runs on the tiled or tiny engine
+        // (scores in log₂ units, another summation order) and its additive
+        // form on the row engine. The window case shares rounded scores
+        // with its additive form only on the row engine.
+        let same_scores = one_engine();
         for i in 0..NQ {
             let bounds = row_bounds(&case, i);
             for c in 0..DV {
                 let (x, y) = (out.rows()[i][c] as f64, other.rows()[i][c] as f64);
+                let tol = if same_scores { bounds.same_scores(c) } else { 2.0 * bounds.oracle(c) };
                 prop_assert!(
-                    (x - y).abs() <= bounds.same_scores(c),
-                    "window vs additive out[{i}][{c}]: {x:e} vs {y:e}"
+                    (x - y).abs() <= tol,
+                    "{:?} vs additive out[{i}][{c}]: {x:e} vs {y:e}, tol {tol:e}",
+                    a.settings
                 );
             }
         }

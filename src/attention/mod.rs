@@ -1,9 +1,13 @@
 //! Fused scaled dot-product attention with shapes in the types.
 //!
 //! `out = softmax(Q·Kᵀ·scale + bias)·V` for `Q: NQ × D`, `K: NK × D`,
-//! `V: NK × DV`. Each query row streams over blocks of keys with an online
-//! softmax; no `NQ × NK` score matrix exists and the stack use (a block of
-//! 32 scores plus a few words) does not grow with `NK`.
+//! `V: NK × DV`. Queries stream over blocks of keys with an online softmax;
+//! no `NQ × NK` score matrix exists and the stack use does not grow with
+//! `NK`. Three engines, chosen by the problem alone (never by the row
+//! range): `tiny` (NK, D, DV within one 16-float block, nothing masked),
+//! `tiled` (SIMD backends: a block of queries per vector, key tiles, masks
+//! by key range only) and the per-row `engine` (everything else, and all of
+//! the portable backend: 32-key blocks).
 
 mod engine;
 mod row;
@@ -210,8 +214,11 @@ impl<const NQ: usize, const NK: usize, const D: usize, const DV: usize> Dims<NQ,
 
 /// Fused attention: `out = softmax(Q·Kᵀ·scale + bias)·V`.
 ///
-/// Streams each query row over blocks of 32 keys with an online softmax; no
-/// score matrix, constant stack whatever `NK`. Non-finite behaviour: a query
+/// Streams the keys past the queries in blocks with an online softmax (on
+/// SIMD backends, unmasked problems run a block of queries per vector, one
+/// per lane); no score matrix, constant stack whatever `NK`. Where a score
+/// overflows depends on the engine (`q·k` then scale, or `q·scale·log₂e`
+/// first: see the README's non-finite rules). Non-finite behaviour: a query
 /// with no visible key (fully masked) gets an all-zero row; masked keys' K
 /// and V rows are never read, so NaN there cannot leak; NaN in an unmasked
 /// input, or a score of `+∞`, makes the rows it reaches NaN and touches no

@@ -17,8 +17,9 @@ impl<const D: usize, const QH: usize, const KVH: usize, const HD: usize> SelfAtt
     /// Gives the output row that [`forward`](Self::forward) with
     /// [`LayerMask::causal`](crate::layer::LayerMask::causal) gives for that
     /// position (with [`LayerMask::sliding_window`](crate::layer::LayerMask::sliding_window)`(CAP)`
-    /// for a sliding cache): bit for bit while the cache has not wrapped,
-    /// and up to summation order after it has.
+    /// for a sliding cache), up to rounding: the single decode query may run
+    /// on another attention engine than the forward's rows (bit for bit on
+    /// the portable backend while the cache has not wrapped).
     ///
     /// # Errors
     /// [`CacheError::Full`] when a [`CacheMode::Fixed`](crate::layer::CacheMode::Fixed)

@@ -1,0 +1,122 @@
+//! From the C structs (copied out of the caller's memory) to sdpa's types:
+//! flags and kinds checked, lengths computed with overflow checks.
+
+use crate::check::{mul, non_zero};
+use crate::types::ATTENTION_FLAGS;
+use crate::{
+    SDPA_FLAG_ALIBI, SDPA_FLAG_BOTTOM_RIGHT, SDPA_FLAG_CAUSAL, SDPA_FLAG_SCALE, SDPA_FLAG_WINDOW, SdpaMask,
+    SdpaOptions, SdpaShape, SdpaStatus,
+};
+use sdpa::runtime::{Bias, Mask, Options, Shape};
+use sdpa::{Alignment, Settings, Window};
+
+/// Which scores a mask or bias covers.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Cover {
+    /// One entry per (query, key).
+    PerQuery,
+    /// One entry per key, shared by all queries.
+    PerKey,
+}
+
+impl Cover {
+    /// The cover an `SdpaMask` value asks for (`None` for no mask).
+    pub(crate) fn from_kind(kind: u32) -> Result<Option<Cover>, SdpaStatus> {
+        match kind {
+            k if k == SdpaMask::None as u32 => Ok(None),
+            k if k == SdpaMask::PerQuery as u32 => Ok(Some(Cover::PerQuery)),
+            k if k == SdpaMask::PerKey as u32 => Ok(Some(Cover::PerKey)),
+            _ => Err(SdpaStatus::InvalidOption),
+        }
+    }
+}
+
+/// Element counts of an attention call's buffers, all checked for overflow.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct Lengths {
+    /// The shape for [`sdpa::runtime`].
+    pub(crate) shape: Shape,
+    /// `queries · head_dim`.
+    pub(crate) q: usize,
+    /// `keys · head_dim`.
+    pub(crate) k: usize,
+    /// `keys · value_dim`.
+    pub(crate) v: usize,
+    /// `queries · value_dim`.
+    pub(crate) out: usize,
+    /// `queries · keys`.
+    pub(crate) pairs: usize,
+}
+
+impl Lengths {
+    /// `ZeroDimension` or `SizeOverflow` for a shape the engine cannot take.
+    pub(crate) fn of(s: SdpaShape) -> Result<Lengths, SdpaStatus> {
+        non_zero(&[s.queries, s.keys, s.head_dim, s.value_dim])?;
+        Ok(Lengths {
+            shape: Shape { queries: s.queries, keys: s.keys, head_dim: s.head_dim, value_dim: s.value_dim },
+            q: mul(s.queries, s.head_dim)?,
+            k: mul(s.keys, s.head_dim)?,
+            v: mul(s.keys, s.value_dim)?,
+            out: mul(s.queries, s.value_dim)?,
+            pairs: mul(s.queries, s.keys)?,
+        })
+    }
+
+    /// Entries of a mask or bias with this cover.
+    pub(crate) fn cover(&self, cover: Cover) -> usize {
+        match cover {
+            Cover::PerQuery => self.pairs,
+            Cover::PerKey => self.shape.keys,
+        }
+    }
+}
+
+/// Options checked for unknown flags and kinds; masks still unread.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Checked {
+    pub(crate) settings: Settings,
+    pub(crate) mask: Option<Cover>,
+    pub(crate) bias: Option<Cover>,
+}
+
+/// Checks `o`'s flags and kinds (`InvalidOption`); a NULL options pointer
+/// is `None` here and means the defaults.
+pub(crate) fn options(o: Option<&SdpaOptions>) -> Result<Checked, SdpaStatus> {
+    let Some(o) = o else {
+        return Ok(Checked { settings: Settings::default(), mask: None, bias: None });
+    };
+    if o.flags & !ATTENTION_FLAGS != 0 {
+        return Err(SdpaStatus::InvalidOption);
+    }
+    let has = |flag: u32| o.flags & flag != 0;
+    let settings = Settings {
+        scale: has(SDPA_FLAG_SCALE).then_some(o.scale),
+        causal: has(SDPA_FLAG_CAUSAL),
+        alignment: if has(SDPA_FLAG_BOTTOM_RIGHT) { Alignment::BottomRight } else { Alignment::TopLeft },
+        window: has(SDPA_FLAG_WINDOW).then_some(Window { left: o.window_left, right: o.window_right }),
+        alibi_slope: has(SDPA_FLAG_ALIBI).then_some(o.alibi_slope),
+    };
+    Ok(Checked { settings, mask: Cover::from_kind(o.mask_kind)?, bias: Cover::from_kind(o.bias_kind)? })
+}
+
+/// The runtime options over the caller's (checked) mask and bias.
+pub(crate) fn runtime_options<'a>(
+    settings: Settings,
+    mask: Option<(Cover, &'a [bool])>,
+    bias: Option<(Cover, &'a [f32])>,
+) -> Options<'a> {
+    let mut o = Options::new().with_settings(settings);
+    if let Some((cover, m)) = mask {
+        o = o.mask(match cover {
+            Cover::PerQuery => Mask::PerQuery(m),
+            Cover::PerKey => Mask::PerKey(m),
+        });
+    }
+    if let Some((cover, b)) = bias {
+        o = o.bias(match cover {
+            Cover::PerQuery => Bias::PerQuery(b),
+            Cover::PerKey => Bias::PerKey(b),
+        });
+    }
+    o
+}
