@@ -84,7 +84,8 @@ fn attend<const DL: usize>(problem: &Problem<'_>, first_row: usize, out: &mut [f
         keys: [[[0.0; LANES]; DL]; TILE_KEYS],
         weights: [[0.0; LANES]; TILE_KEYS],
     };
-    for (b, block) in out.chunks_mut(LANES * dv).enumerate() {
+    // `max(1)`: a chunk size the optimizer can see is non-zero (no panic path).
+    for (b, block) in out.chunks_mut(LANES.saturating_mul(dv).max(1)).enumerate() {
         attend_block(problem, first_row + b * LANES, factor, &mut scratch, block);
     }
 }
@@ -253,7 +254,7 @@ fn mask_edges(scores: &mut [F32s; TILE_KEYS], start: usize, ranges: &Ranges, row
 /// `out[q] = out[q]·alpha[q] + Σ_j weights[j][q]·values[j]` for every row of
 /// the block, every key of the tile.
 fn accumulate_all(weights: &[Lanes], alpha: &Lanes, values: &[f32], out: &mut [f32], dv: usize) {
-    let mut groups = out.chunks_exact_mut(QUERY_GROUP * dv);
+    let mut groups = out.chunks_exact_mut(QUERY_GROUP.saturating_mul(dv).max(1));
     let mut lane = 0;
     for rows in &mut groups {
         accumulate_group::<QUERY_GROUP>(weights, alpha, lane, values, rows, dv);
