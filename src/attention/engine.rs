@@ -24,8 +24,10 @@ pub(crate) fn attend_rows(problem: &Problem<'_>, first_row: usize, out: &mut [f3
         return;
     }
     let scale = problem.scale();
-    for (i, out_row) in (first_row..).zip(out.chunks_exact_mut(problem.dv.max(1))) {
-        match problem.row(i, scale) {
+    for (r, out_row) in out.chunks_exact_mut(problem.dv.max(1)).enumerate() {
+        // Checked: `(first_row..)` would step past `usize::MAX` and panic
+        // with overflow checks, even with no row to write.
+        match first_row.checked_add(r).and_then(|i| problem.row(i, scale)) {
             Some(plan) => attend_row(problem, &plan, out_row),
             None => break,
         }

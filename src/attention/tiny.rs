@@ -116,7 +116,9 @@ pub(crate) fn attend_rows_with<T: Dims>(dims: T, problem: &Problem<'_>, first_ro
     }
     // Vectors holding keys, and holding a value row: constants for const shapes.
     let (kv, vv) = (nk.div_ceil(LANES).min(VECTORS), dv.div_ceil(LANES).min(VECTORS));
-    let queries = problem.q.get(first_row * d..).unwrap_or_default();
+    // Checked: a `first_row` far past the last row (no row to write) must
+    // not overflow the offset.
+    let queries = first_row.checked_mul(d).and_then(|at| problem.q.get(at..)).unwrap_or_default();
     for (query, row) in queries.chunks_exact(d).zip(out.chunks_exact_mut(dv)) {
         let mut s = [simd::splat(0.0); VECTORS];
         for (&x, k) in query.iter().zip(&kt) {
@@ -147,6 +149,12 @@ pub(crate) fn attend_rows_with<T: Dims>(dims: T, problem: &Problem<'_>, first_ro
             simd::store(p, w);
         }
         let sum = simd::reduce_add(sum);
+        // No key with a finite score: the zero row, as a fully masked row
+        // (before accumulating: a zero weight times an infinite value is NaN).
+        if sum == 0.0 {
+            row.fill(0.0);
+            continue;
+        }
         let mut acc = [simd::splat(0.0); VECTORS];
         for (&w, v) in weights.iter().zip(&values).take(nk) {
             let w = simd::splat(w);
@@ -154,8 +162,7 @@ pub(crate) fn attend_rows_with<T: Dims>(dims: T, problem: &Problem<'_>, first_ro
                 *a = simd::mul_add(w, simd::load(v), *a);
             }
         }
-        // No key with a finite score: the zero row, as a fully masked row.
-        let inv = simd::splat(if sum == 0.0 { 0.0 } else { 1.0 / sum });
+        let inv = simd::splat(1.0 / sum);
         let (body, tail) = row.as_chunks_mut::<LANES>();
         for (a, o) in acc.iter().zip(body.iter_mut()) {
             simd::store(*a * inv, o);

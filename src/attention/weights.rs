@@ -47,6 +47,11 @@ fn weighted_values(problem: &Problem<'_>, plan: &RowPlan<'_>, weights: &[f32], o
     let dv = problem.dv;
     out.fill(0.0);
     let visible = weights.get(plan.keys.clone()).unwrap_or_default();
+    // Every score −∞ (softmax gave all zeros): the zero row, whatever the
+    // values (a zero weight times an infinite value would be NaN).
+    if visible.iter().all(|&w| w == 0.0) {
+        return;
+    }
     let values = problem.v.get(plan.keys.start * dv..plan.keys.end * dv).unwrap_or_default();
     if plan.has_per_key_masking() {
         for ((j, &w), value) in plan.keys.clone().zip(visible).zip(values.chunks_exact(dv.max(1))) {

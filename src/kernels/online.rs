@@ -59,7 +59,7 @@ impl OnlineSoftmax {
         Self { max: f32::NEG_INFINITY, sum: 0.0 }
     }
 
-    /// Running maximum of every score folded in so far (`−∞` if none).
+    /// Running maximum of every non-NaN score folded in so far (`−∞` if none).
     ///
     /// ```
     /// let mut s = sdpa::kernels::OnlineSoftmax::new();

@@ -68,8 +68,8 @@ pub(crate) fn shift_for(max: f32) -> f32 {
     if max == f32::NEG_INFINITY { 0.0 } else { max }
 }
 
-/// Largest element, `−∞` for an empty slice. NaN elements may be ignored or
-/// returned; either way a NaN row stays NaN downstream.
+/// Largest non-NaN element, `−∞` for an empty slice (or all NaN). NaN
+/// elements are ignored here; the exponentials turn them into a NaN sum.
 pub(crate) fn max_value(xs: &[f32]) -> f32 {
     let (body, tail) = xs.as_chunks::<LANES>();
     let mut m = simd::load_padded(tail, f32::NEG_INFINITY);

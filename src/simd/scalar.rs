@@ -99,7 +99,7 @@ pub(crate) fn mul_add_one(a: f32, b: f32, c: f32) -> f32 {
     a * b + c
 }
 
-/// Lane-wise maximum; NaN lanes may or may not survive.
+/// Lane-wise maximum ignoring NaN: where one operand is NaN the other wins.
 #[inline(always)]
 pub(crate) fn max(a: F32s, b: F32s) -> F32s {
     a.zip(b, f32::max)

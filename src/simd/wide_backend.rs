@@ -62,10 +62,11 @@ pub(crate) fn mul_add_one(a: f32, b: f32, c: f32) -> f32 {
     wide::f32x4::splat(a).mul_add(wide::f32x4::splat(b), wide::f32x4::splat(c)).to_array()[0]
 }
 
-/// Lane-wise maximum; NaN lanes may or may not survive.
+/// Lane-wise maximum ignoring NaN: where one operand is NaN the other wins
+/// (`fast_max` would let a NaN replace a running maximum on x86).
 #[inline(always)]
 pub(crate) fn max(a: F32s, b: F32s) -> F32s {
-    a.fast_max(b)
+    a.max(b)
 }
 
 /// `0` in the lanes where `v` is `−∞`, `v` elsewhere (NaN stays NaN).
