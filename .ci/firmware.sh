@@ -84,6 +84,11 @@ done
 # firmware without a tuned profile would build it.
 CARGO_PROFILE_RELEASE_LTO=false CARGO_PROFILE_RELEASE_CODEGEN_UNITS=16 \
     cargo build --release -p sdpa-no-panic --target-dir target/no-lto || fail "a panic is reachable without LTO"
+# Size-optimised builds: "s" without LTO, and "z" (with LTO).
+CARGO_PROFILE_RELEASE_OPT_LEVEL=s CARGO_PROFILE_RELEASE_LTO=false CARGO_PROFILE_RELEASE_CODEGEN_UNITS=16 \
+    cargo build --release -p sdpa-no-panic --target-dir target/s-no-lto || fail "a panic is reachable at opt-level s without LTO"
+CARGO_PROFILE_RELEASE_OPT_LEVEL=z cargo build --release -p sdpa-no-panic --target-dir target/z ||
+    fail "a panic is reachable at opt-level z"
 # The check must be able to fail: the canary adds one reachable panic.
 canary=$(mktemp)
 if cargo build --release -p sdpa-no-panic --features canary >"$canary" 2>&1; then
@@ -103,4 +108,4 @@ imports=$(wasm-objdump -x -j Import "$wasm" 2>&1 || true)
 ! grep -q 'sdpa_no_panic_check_failed' <<<"$imports" || fail "wasm32: a panic is reachable"
 wasm_code=$(wasm-objdump -d "$wasm")
 grep -q 'f32x4.mul' <<<"$wasm_code" || fail "wasm32 +simd128: no f32x4 arithmetic, the simd128 backend is not in use"
-echo "no reachable panic: thumbv7em-none-eabihf (opt-level 3 with and without LTO, s), thumbv6m-none-eabi, riscv32imac-unknown-none-elf, wasm32 +simd128"
+echo "no reachable panic: thumbv7em-none-eabihf (opt-level 3 with and without LTO, s with and without LTO, z), thumbv6m-none-eabi, riscv32imac-unknown-none-elf, wasm32 +simd128"

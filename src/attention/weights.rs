@@ -7,7 +7,10 @@ use crate::kernels::{axpy, axpy_rows, dot_rows, softmax};
 /// Fills `weights` (`nq·nk`, row-major) and `out` (`nq·dv`).
 pub(crate) fn attend_with_weights(problem: &Problem<'_>, out: &mut [f32], weights: &mut [f32]) {
     let scale = problem.scale();
-    let rows = out.chunks_exact_mut(problem.dv.max(1)).zip(weights.chunks_exact_mut(problem.nk.max(1)));
+    // Zips over `&mut` chunk iterators (see `dot_rows`: no panic path at
+    // any opt-level).
+    let mut weight_rows = weights.chunks_exact_mut(problem.nk.max(1));
+    let rows = out.chunks_exact_mut(problem.dv.max(1)).zip(&mut weight_rows);
     for (i, (out_row, weight_row)) in rows.enumerate() {
         if let Some(plan) = problem.row(i, scale) {
             weights_row(problem, &plan, weight_row);
@@ -25,7 +28,7 @@ fn weights_row(problem: &Problem<'_>, plan: &RowPlan<'_>, row: &mut [f32]) {
     let visible = row.get_mut(plan.keys.clone()).unwrap_or_default();
     let keys = problem.k.get(plan.keys.start * d..plan.keys.end * d).unwrap_or_default();
     if plan.has_per_key_masking() {
-        for ((j, s), key) in plan.keys.clone().zip(visible.iter_mut()).zip(keys.chunks_exact(d.max(1))) {
+        for ((j, s), key) in plan.keys.clone().zip(visible.iter_mut()).zip(&mut keys.chunks_exact(d.max(1))) {
             *s = 0.0;
             if !plan.is_masked(j) {
                 dot_rows(plan.query, key, core::slice::from_mut(s));
@@ -54,7 +57,7 @@ fn weighted_values(problem: &Problem<'_>, plan: &RowPlan<'_>, weights: &[f32], o
     }
     let values = problem.v.get(plan.keys.start * dv..plan.keys.end * dv).unwrap_or_default();
     if plan.has_per_key_masking() {
-        for ((j, &w), value) in plan.keys.clone().zip(visible).zip(values.chunks_exact(dv.max(1))) {
+        for ((j, &w), value) in plan.keys.clone().zip(visible).zip(&mut values.chunks_exact(dv.max(1))) {
             if !plan.is_masked(j) {
                 axpy(out, w, value);
             }

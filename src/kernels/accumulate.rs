@@ -62,7 +62,7 @@ pub fn axpy_rows(acc: &mut [f32], weights: &[f32], rows: &[f32]) {
     let ws = weights.as_chunks::<ROWS_PER_PASS>().0;
     for (group, &[w0, w1, w2, w3]) in (&mut groups).zip(ws) {
         let mut four = [&[][..]; ROWS_PER_PASS];
-        for (slot, row) in four.iter_mut().zip(group.chunks_exact(n)) {
+        for (slot, row) in four.iter_mut().zip(&mut group.chunks_exact(n)) {
             *slot = row;
         }
         let [(r0, t0), (r1, t1), (r2, t2), (r3, t3)] = four.map(|row| row.as_chunks::<LANES>());
@@ -85,7 +85,8 @@ pub fn axpy_rows(acc: &mut [f32], weights: &[f32], rows: &[f32]) {
     let first_rest = (used / ROWS_PER_PASS) * ROWS_PER_PASS;
     let rest_rows = rows.get(first_rest * n..used * n).unwrap_or_default();
     let rest_weights = weights.get(first_rest..used).unwrap_or_default();
-    for (row, &w) in rest_rows.chunks_exact(n).zip(rest_weights) {
+    // `&mut`: see `dot_rows` (no out-of-line division, no panic path).
+    for (row, &w) in (&mut rest_rows.chunks_exact(n)).zip(rest_weights) {
         axpy(acc, w, row);
     }
 }
