@@ -149,6 +149,10 @@ def kernel_seeds():
     yield "softmax", "plus_inf", u8(5) + tensor(MIXED, [special("one"), special("inf")] + [special("zero")] * 3)
     yield "softmax", "online_blocks_with_values", u8(64) + moderate_tensor(wave(64, 20.0)) \
         + b"".join(u8(b) for b in [1, 31, 32, 0, 5]) + u8(255) + u8(4) + moderate_tensor(wave(256, 3.0))
+    # Finding 5: dot_rows past its documented bound on f32x4 (wide's
+    # f32x4::reduce_add sums lanes in order: three roundings, not log2(4)).
+    yield "dot", "regress_reduce_add_order", bytes.fromhex(
+        "0904033d3d3dda285d185e5ede5e5e5e5e5e5e5e010000005e5e5e5e5e5e5e5e5e5e5e5e000000000000000000000000000000000000000000000000000000007c0000000000000000000000000000007e5e5effffffffffffffff5e5e625e5e5e5e5e5e5e5e5e5e5e5e0000000000000000000000000000000000000000000000060606060606060606060606060606060606060606060600002a7c5c1adc52000000ffffffffffffffffff5bff5ede5e5e5e5e5e5e5e010000005e5e5e5e5e5e5e5e5e5e5e5e000000000000000000000000000000000000000000000000000000007c0000000000000000000000000000007e5e5effffffffffffffff5e5e625e5e5e5e5e5e5e5e5e5e5e5e0000000000000000000000000000000000000000000000060606060606060606060606060606060606060606060600002a7c5c1adc52000000ffffffffffffffffff5bffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffff68581a5e5e7c007878")
     # Finding 2: a NaN in the lane of the maximum hid it (OnlineSoftmax::max).
     yield "softmax", "regress_nan_hides_max", bytes.fromhex("7e264a3f51272703")
     yield "accumulate", "tails", u8(19) + moderate_tensor(wave(19)) + scalar_moderate(1.5) + u8(21) + moderate_tensor(wave(21)) \

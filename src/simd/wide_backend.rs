@@ -75,10 +75,23 @@ pub(crate) fn zero_if_neg_inf(v: F32s) -> F32s {
     v.simd_eq(F32s::splat(f32::NEG_INFINITY)).select(F32s::splat(0.0), v)
 }
 
-/// Sum of all lanes.
+/// Sum of all lanes by a halving tree (`log₂L` roundings per lane, the
+/// order of the portable backend). `wide`'s own `f32x4::reduce_add` sums the
+/// lanes in order, three roundings for the first, which the dot-product
+/// bounds do not allow; the fuzzer found an input where it mattered.
 #[inline(always)]
 pub(crate) fn reduce_add(v: F32s) -> f32 {
-    v.reduce_add()
+    let mut a = v.to_array();
+    let mut half = LANES / 2;
+    while half > 0 {
+        if let Some((lo, hi)) = a.split_at_mut_checked(half) {
+            for (x, y) in lo.iter_mut().zip(hi.iter()) {
+                *x += *y;
+            }
+        }
+        half /= 2;
+    }
+    a.first().copied().unwrap_or(0.0)
 }
 
 /// Maximum of all lanes, ignoring NaN lanes (NaN only if every lane is).
