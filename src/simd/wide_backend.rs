@@ -81,34 +81,30 @@ pub(crate) fn zero_if_neg_inf(v: F32s) -> F32s {
 /// bounds do not allow; the fuzzer found an input where it mattered.
 #[inline(always)]
 pub(crate) fn reduce_add(v: F32s) -> f32 {
-    let mut a = v.to_array();
-    let mut half = LANES / 2;
-    while half > 0 {
-        if let Some((lo, hi)) = a.split_at_mut_checked(half) {
-            for (x, y) in lo.iter_mut().zip(hi.iter()) {
-                *x += *y;
-            }
-        }
-        half /= 2;
-    }
-    a.first().copied().unwrap_or(0.0)
+    halving_tree(v, |x, y| x + y, 0.0)
 }
 
 /// Maximum of all lanes, ignoring NaN lanes (NaN only if every lane is).
-/// A halving tree, which LLVM lowers to extracts and vector maxima.
 #[inline(always)]
 pub(crate) fn reduce_max(v: F32s) -> f32 {
+    halving_tree(v, f32::max, f32::NEG_INFINITY)
+}
+
+/// Folds the lanes pairwise, upper half into lower half, `log₂L` levels;
+/// LLVM lowers it to extracts and vector operations.
+#[inline(always)]
+fn halving_tree(v: F32s, op: impl Fn(f32, f32) -> f32, empty: f32) -> f32 {
     let mut a = v.to_array();
     let mut half = LANES / 2;
     while half > 0 {
         if let Some((lo, hi)) = a.split_at_mut_checked(half) {
             for (x, y) in lo.iter_mut().zip(hi.iter()) {
-                *x = x.max(*y);
+                *x = op(*x, *y);
             }
         }
         half /= 2;
     }
-    a.first().copied().unwrap_or(f32::NEG_INFINITY)
+    a.first().copied().unwrap_or(empty)
 }
 
 impl Elementwise for F32s {
