@@ -78,10 +78,12 @@ pub(crate) fn zero_if_neg_inf(v: F32s) -> F32s {
 /// Sum of all lanes by a halving tree (`log₂L` roundings per lane, the
 /// order of the portable backend). `wide`'s own `f32x4::reduce_add` sums the
 /// lanes in order, three roundings for the first, which the dot-product
-/// bounds do not allow; the fuzzer found an input where it mattered.
+/// bounds do not allow; the fuzzer found an input where it mattered. Its
+/// f32x8 (AVX) and f32x16 (AVX-512F) sums already are this tree, in shuffles
+/// that LLVM does not find from the generic form, so those are used as is.
 #[inline(always)]
 pub(crate) fn reduce_add(v: F32s) -> f32 {
-    halving_tree(v, |x, y| x + y, 0.0)
+    if LANES >= 8 { v.reduce_add() } else { halving_tree(v, |x, y| x + y, 0.0) }
 }
 
 /// Maximum of all lanes, ignoring NaN lanes (NaN only if every lane is).
@@ -156,4 +158,43 @@ fn keep_nan_max(lo: F32s, x: F32s) -> F32s {
 #[inline(always)]
 fn keep_nan_max(lo: F32s, x: F32s) -> F32s {
     x.is_nan().select(x, x.fast_max(lo))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Lanes of mixed magnitude and sign, so any other summation order
+    /// rounds differently somewhere in the run.
+    fn lanes(seed: u32) -> [f32; LANES] {
+        let mut x = seed.wrapping_mul(2_654_435_761) | 1;
+        core::array::from_fn(|_| {
+            x ^= x << 13;
+            x ^= x >> 17;
+            x ^= x << 5;
+            let exponent = (x >> 24) as i32 % 40 - 20;
+            let mantissa = (x & 0xff_ffff) as f32 / (1 << 23) as f32 - 1.0;
+            mantissa * libm::exp2f(exponent as f32)
+        })
+    }
+
+    /// The documented order: lane `i` += lane `i + n` for n = L/2, L/4, … 1.
+    fn upper_into_lower(mut a: [f32; LANES]) -> f32 {
+        let mut n = LANES / 2;
+        while n > 0 {
+            for i in 0..n {
+                a[i] += a[i + n];
+            }
+            n /= 2;
+        }
+        a[0]
+    }
+
+    #[test]
+    fn reduce_add_sums_upper_halves_into_lower_bit_for_bit() {
+        for seed in 0..100_000 {
+            let a = lanes(seed);
+            assert_eq!(reduce_add(load(&a)).to_bits(), upper_into_lower(a).to_bits(), "seed {seed}: {a:?}");
+        }
+    }
 }
