@@ -53,8 +53,11 @@
 //! `force-scalar` feature. [`backend()`] names the one in use.
 
 #![no_std]
-#![forbid(unsafe_code)]
+#![deny(unsafe_code)] // allowed in exactly one module, `simd::x86` (see the README)
 #![deny(missing_docs)]
+
+#[cfg(feature = "std")]
+extern crate std;
 
 mod attention;
 pub mod kernels;
@@ -67,7 +70,17 @@ mod simd;
 pub use attention::{Options, attention, attention_rows, attention_weights};
 pub use matrix::Matrix;
 pub use options::{Alignment, Settings, Window};
-pub use simd::backend;
+#[cfg(feature = "std")]
+pub use simd::with_backend;
+pub use simd::{Backend, Unsupported, backend, set_backend};
+
+/// Test support: run an attention call on a chosen engine (`std` builds).
+/// Hidden from the docs; not a tuning knob.
+#[cfg(feature = "std")]
+#[doc(hidden)]
+pub mod __engines {
+    pub use crate::attention::choose::{Engine, with_engine};
+}
 
 /// The README's Rust examples, compiled and run as doc tests.
 #[cfg(doctest)]

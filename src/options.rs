@@ -97,6 +97,23 @@ pub struct Settings {
     pub alibi_slope: Option<f32>,
 }
 
+impl Settings {
+    /// The multiplier of `q·k` for head dimension `d`: [`scale`](Self::scale),
+    /// or `1/√d` when unset (the one place the default is computed).
+    ///
+    /// ```
+    /// let s = sdpa::Settings::default();
+    /// assert_eq!(s.scale_for(16), 0.25);
+    /// assert_eq!(sdpa::Settings { scale: Some(2.0), ..s }.scale_for(16), 2.0);
+    /// ```
+    pub fn scale_for(&self, d: usize) -> f32 {
+        match self.scale {
+            Some(s) => s,
+            None => 1.0 / libm::sqrtf(d as f32),
+        }
+    }
+}
+
 /// Options for the runtime-shape API ([`crate::runtime`]): settings plus
 /// optional mask and bias slices, whose lengths are checked per call.
 ///

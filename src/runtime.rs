@@ -17,8 +17,9 @@
 //! );
 //! ```
 
-use crate::attention::{Problem, attend_rows, attend_with_weights};
+use crate::attention::{OutRows, Problem, Rows, attend_with_weights, choose};
 pub use crate::options::{Bias, Mask, Options};
+use crate::simd::dispatch;
 
 /// Problem dimensions: `Q` is `queries × head_dim`, `K` is
 /// `keys × head_dim`, `V` is `keys × value_dim`, the output
@@ -114,7 +115,8 @@ pub fn attention(
     if Some(out.len()) != shape.queries.checked_mul(shape.value_dim) {
         return Err(Error::OutputLength);
     }
-    attend_rows(&problem, 0, out);
+    let out = OutRows::contiguous(out, shape.value_dim);
+    dispatch!(|s| choose::attend(s, &problem, 0, out));
     Ok(())
 }
 
@@ -150,7 +152,8 @@ pub fn attention_rows(
     if first_row.checked_add(rows).is_none_or(|end| end > shape.queries) {
         return Err(Error::RowRange);
     }
-    attend_rows(&problem, first_row, out);
+    let out = OutRows::contiguous(out, shape.value_dim);
+    dispatch!(|s| choose::attend(s, &problem, first_row, out));
     Ok(())
 }
 
@@ -180,7 +183,7 @@ pub fn attention_weights(
     if Some(weights.len()) != shape.queries.checked_mul(shape.keys) {
         return Err(Error::WeightsLength);
     }
-    attend_with_weights(&problem, out, weights);
+    dispatch!(|s| attend_with_weights(s, &problem, out, weights));
     Ok(())
 }
 
@@ -226,9 +229,9 @@ fn validate<'a>(
             nk: keys,
             d: head_dim,
             dv: value_dim,
-            q,
-            k,
-            v,
+            q: Rows::contiguous(q, head_dim),
+            k: Rows::contiguous(k, head_dim),
+            v: Rows::contiguous(v, value_dim),
             settings: options.settings,
             mask: options.mask,
             bias: options.bias,

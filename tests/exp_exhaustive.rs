@@ -43,7 +43,7 @@ impl Stats {
 /// `wide`'s own `exp` over `xs`, at the width of this build's backend
 /// (f32x4 for the default and the scalar builds).
 fn wide_exp(xs: &[f32], out: &mut [f32]) {
-    match sdpa::backend() {
+    match sdpa::backend().name() {
         "f32x16" => xs
             .chunks_exact(16)
             .zip(out.chunks_exact_mut(16))

@@ -138,7 +138,7 @@ proptest! {
         for (t, row) in x.rows().iter().enumerate() {
             let mut out = [0.0; D];
             prop_assert_eq!(layer.decode(row, &mut out, &mut cache, &mut scratch), Ok(t));
-            if sdpa::backend() == "scalar" {
+            if sdpa::backend() == sdpa::Backend::Scalar {
                 prop_assert_eq!(out.map(f32::to_bits), full.rows()[t].map(f32::to_bits), "position {}", t);
             } else {
                 let scale = full.rows()[t].iter().fold(1.0f32, |m, v| m.max(v.abs()));

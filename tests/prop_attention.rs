@@ -195,7 +195,7 @@ fn query_permutation<const NQ: usize, const NK: usize, const D: usize, const DV:
 /// engine). On the SIMD backends problems without per-key masks, bias or
 /// ALiBi run on the tiled or tiny engine, the others on the row engine.
 fn one_engine() -> bool {
-    sdpa::backend() == "scalar"
+    sdpa::backend() == sdpa::Backend::Scalar
 }
 
 /// Causal ≡ additive `−∞` above the diagonal, boolean mask ≡ additive mask,

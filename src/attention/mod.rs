@@ -1,24 +1,27 @@
 //! Fused scaled dot-product attention with shapes in the types.
 //!
 //! `out = softmax(Q·Kᵀ·scale + bias)·V` for `Q: NQ × D`, `K: NK × D`,
-//! `V: NK × DV`. Queries stream over blocks of keys with an online softmax;
+//! `V: NK × DV`. Queries stream over tiles of keys with an online softmax;
 //! no `NQ × NK` score matrix exists and the stack use does not grow with
-//! `NK`. Three engines, chosen by the problem alone (never by the row
-//! range): `tiny` (NK, D, DV within one 16-float block, nothing masked),
-//! `tiled` (SIMD backends: a block of queries per vector, key tiles, masks
-//! by key range only) and the per-row `engine` (everything else, and all of
-//! the portable backend: 32-key blocks).
+//! `NK`. Three engines, chosen by `choose` from the problem alone (never by
+//! the row range): `tiny` (const NK, D, DV ≤ 16, nothing masked), `tiled`
+//! (SIMD backends: a block of queries per vector, GEMM register tiles, masks
+//! by key range only) and `rows` (everything else, and all of the portable
+//! backend).
 
-mod engine;
-mod row;
+pub(crate) mod choose;
+mod logits;
+mod problem;
+mod rows;
 mod tiled;
 mod tiny;
 mod weights;
 
-pub(crate) use row::Problem;
+pub(crate) use problem::{OutRows, Problem, Rows};
 
 use crate::Matrix;
 use crate::options::{self, Alignment, Bias, Mask, Settings};
+use crate::simd::dispatch;
 
 /// Options for [`attention`], typed by the shape so a mask of the wrong size
 /// does not compile.
@@ -202,9 +205,9 @@ impl<const NQ: usize, const NK: usize, const D: usize, const DV: usize> Dims<NQ,
             nk: NK,
             d: D,
             dv: DV,
-            q: q.as_slice(),
-            k: k.as_slice(),
-            v: v.as_slice(),
+            q: Rows::contiguous(q.as_slice(), D),
+            k: Rows::contiguous(k.as_slice(), D),
+            v: Rows::contiguous(v.as_slice(), DV),
             settings: o.settings,
             mask: o.mask,
             bias: o.bias,
@@ -257,7 +260,8 @@ pub fn attention<const NQ: usize, const NK: usize, const D: usize, const DV: usi
     options: &Options<'_, NQ, NK>,
 ) {
     let problem = Dims::problem(q, k, v, options);
-    engine::attend_rows_const::<NK, D, DV>(&problem, 0, out.as_mut_slice());
+    let out = OutRows::contiguous(out.as_mut_slice(), DV);
+    dispatch!(|s| choose::attend_const::<_, _, NK, D, DV>(s, &problem, 0, out))
 }
 
 /// Rows `first_row .. first_row + out_rows.len()` of [`attention`]'s output,
@@ -286,8 +290,8 @@ pub fn attention_rows<const NQ: usize, const NK: usize, const D: usize, const DV
 ) -> usize {
     let problem = Dims::problem(q, k, v, options);
     let rows = out_rows.len().min(NQ.saturating_sub(first_row));
-    let out = out_rows.get_mut(..rows).unwrap_or_default();
-    engine::attend_rows_const::<NK, D, DV>(&problem, first_row, out.as_flattened_mut());
+    let out = OutRows::contiguous(out_rows.get_mut(..rows).unwrap_or_default().as_flattened_mut(), DV);
+    dispatch!(|s| choose::attend_const::<_, _, NK, D, DV>(s, &problem, first_row, out));
     rows
 }
 
@@ -315,8 +319,8 @@ pub fn attention_weights<const NQ: usize, const NK: usize, const D: usize, const
     options: &Options<'_, NQ, NK>,
 ) {
     let problem = Dims::problem(q, k, v, options);
-    weights::attend_with_weights(&problem, out.as_mut_slice(), weights.as_mut_slice());
+    let (out, weights) = (out.as_mut_slice(), weights.as_mut_slice());
+    dispatch!(|s| weights::attend_with_weights(s, &problem, out, weights))
 }
 
-pub(crate) use engine::attend_rows;
 pub(crate) use weights::attend_with_weights;

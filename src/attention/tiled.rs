@@ -1,408 +1,385 @@
-//! The tiled engine: one query per vector lane.
+//! The tiled engine: a block of `QV·L` queries, one per vector lane,
+//! against tiles of keys, with GEMM register tiles for both products.
 //!
-//! A block of `LANES` queries is transposed once into `qt` (row `d` holds
-//! `q[·][d]` of every query in the block, pre-multiplied by `scale·log₂e`).
-//! The keys then stream by in tiles of [`TILE_KEYS`]: each tile's K rows are
-//! copied into a fixed-stride buffer, and the scores of key `j` for all the
-//! block's queries form one vector, `Σ_d qt[d] · k[j][d]`: one FMA per key
-//! and dimension, no horizontal sum. The online softmax is lane-wise (each
-//! lane keeps its query's running max and sum) with one vectorized `2^x`
-//! pass per tile, and `P·V` is register-blocked over [`QUERY_GROUP`]
-//! queries × a few vectors of the value row, accumulating into the output
-//! rows, which are normalised once at the end.
+//! - The block's queries are transposed once into `qt` (row `d` holds
+//!   component `d` of every query, `QV` vectors). K and V are read in place,
+//!   in their own row-major layout, which is already the layout the
+//!   microkernels want: no K or V packing.
+//! - `Q·Kᵀ`: per tile of [`TILE_KEYS`] keys, [`rows_times_panel`] over
+//!   `MRK` keys × `QV` query vectors: `MRK` K entries broadcast against
+//!   `QV` vectors of `qt` per step. The scores come out one vector per key
+//!   and query vector, lanes = queries: the softmax needs no horizontal
+//!   reduction.
+//! - The online softmax per lane, in natural units ([`super::logits`]).
+//! - `P·V`: [`weights_times_rows`] over `MRP` queries × `NVP` vectors of
+//!   the value rows, accumulating into the output rows (rescaled on load),
+//!   which are normalised once at the end.
 //!
-//! Masking is by key range only (causal, window, alignment): a tile that
-//! every query of the block sees entirely runs the fast path; a tile on the
-//! edge of some query's range sets that query's out-of-range scores to `−∞`
-//! by selection, and folds into each query only the V rows of its own range,
-//! so a masked V row is never read for it and NaN there cannot leak. K rows
-//! beyond every query's range are never read.
+//! Masking is by key range only (causal, window, alignment): tiles beyond
+//! every query's range are skipped (their K and V rows are never read); a
+//! tile every query of the block sees entirely runs the fast path; on an
+//! edge tile, out-of-range scores are set to `−∞` by selection and each
+//! query folds in only the V rows of its own range, so NaN in a V row it
+//! may not see cannot reach it.
+//!
+//! Every operation on a query's lane is independent of the block's other
+//! lanes, and tiles start at multiples of [`TILE_KEYS`] whatever the block,
+//! so any split into row ranges gives the same bits as the whole.
 
-use super::row::Problem;
-use crate::kernels::{exp2_nonpositive_lanes, scale};
-use crate::simd::{self, F32s, LANES, REGISTERS};
+use super::logits::exp_shifted;
+use super::problem::{OutRows, Problem};
+use crate::kernels::{rows_times_panel, scale_with, weights_times_rows};
+use crate::simd::Simd;
 use core::ops::Range;
 
-/// Keys per tile: one score vector each, all kept in registers.
-pub(crate) const TILE_KEYS: usize = if REGISTERS >= 32 { 16 } else { 8 };
-/// Queries per `P·V` register block.
-const QUERY_GROUP: usize = 4;
-/// Vectors of a value row per `P·V` register block.
-const VALUE_VECTORS: usize = if REGISTERS >= 32 { 4 } else { 2 };
-/// Largest head dimension the tiled engine takes.
-pub(crate) const MAX_D: usize = 128;
-/// Whether this backend uses the tiled engine at all. The portable backend
-/// (Cortex-M, RISC-V) keeps the per-row engine: less stack and less code.
-pub(crate) const ENABLED: bool = REGISTERS >= 16;
+/// Largest head dimension the tiled engine takes (the size of `qt`).
+pub(crate) const MAX_D: usize = 256;
+/// Keys per tile: the scores of one tile are kept in the scratch.
+pub(crate) const TILE_KEYS: usize = 48;
 
-/// One lane's worth of floats.
-type Lanes = [f32; LANES];
-
-/// Whether the tiled engine takes `problem`. It depends on the problem
-/// only, not on the rows asked for, so that any split into row ranges gives
-/// the same bits as the whole.
-pub(crate) fn eligible(problem: &Problem<'_>) -> bool {
-    ENABLED
-        && problem.mask.is_none()
-        && problem.bias.is_none()
-        && problem.settings.alibi_slope.is_none()
-        && problem.d <= MAX_D
-        && (problem.nq * 2 >= LANES || problem.nk <= TILE_KEYS)
-}
-
-/// Output rows `first_row ..` into `out` (whole rows of `dv`).
-pub(crate) fn attend_rows(problem: &Problem<'_>, first_row: usize, out: &mut [f32]) {
-    // One instance per power of two of vectors per head-dimension row, up
-    // to MAX_D; each has its own (fixed) stack frame.
-    match problem.d.div_ceil(LANES) {
-        0 | 1 => attend::<1>(problem, first_row, out),
-        2 => attend::<2>(problem, first_row, out),
-        3 | 4 => attend::<4>(problem, first_row, out),
-        5..=8 if MAX_D / LANES >= 8 => attend::<8>(problem, first_row, out),
-        9..=16 if MAX_D / LANES >= 16 => attend::<16>(problem, first_row, out),
-        _ if MAX_D / LANES >= 32 => attend::<32>(problem, first_row, out),
-        _ => {}
+/// Output rows `first_row ..` into `out`, with the tile shapes of backend `S`.
+#[inline(always)]
+pub(crate) fn attend<const L: usize, S: Simd<L>>(s: S, problem: &Problem<'_>, first_row: usize, out: OutRows<'_>) {
+    if S::REGISTERS >= 32 {
+        attend_with::<L, S, 2, 12, 4, 4>(s, problem, first_row, out);
+    } else if S::FUSED {
+        attend_with::<L, S, 2, 6, 4, 2>(s, problem, first_row, out);
+    } else {
+        attend_with::<L, S, 2, 4, 4, 2>(s, problem, first_row, out);
     }
 }
 
-/// Scratch of one call: the transposed query block, one K tile at a fixed
-/// stride, and one tile of weights. `DL` vectors per head-dimension row.
-struct Scratch<const DL: usize> {
-    qt: [[Lanes; LANES]; DL],
-    keys: [[Lanes; DL]; TILE_KEYS],
-    weights: [Lanes; TILE_KEYS],
+/// Per-call scratch: the transposed queries of a block and one tile of
+/// scores (later weights), `QV` vectors per row.
+struct Scratch<const L: usize, const QV: usize> {
+    qt: [[[f32; L]; QV]; MAX_D],
+    tile: [[[f32; L]; QV]; TILE_KEYS],
 }
 
-#[inline(never)]
-fn attend<const DL: usize>(problem: &Problem<'_>, first_row: usize, out: &mut [f32]) {
-    let dv = problem.dv.max(1);
-    let rows = (out.len() / dv).min(problem.nq.saturating_sub(first_row));
-    let out = out.get_mut(..rows * dv).unwrap_or_default();
-    let factor = problem.scale() * core::f32::consts::LOG2_E;
-    let mut scratch = Scratch::<DL> {
-        qt: [[[0.0; LANES]; LANES]; DL],
-        keys: [[[0.0; LANES]; DL]; TILE_KEYS],
-        weights: [[0.0; LANES]; TILE_KEYS],
-    };
-    // `max(1)`: a chunk size the optimizer can see is non-zero (no panic path).
-    for (b, block) in out.chunks_mut(LANES.saturating_mul(dv).max(1)).enumerate() {
-        attend_block(problem, first_row + b * LANES, factor, &mut scratch, block);
+/// The engine with `QV` query vectors per block, `MRK` keys per score tile,
+/// `MRP` queries × `NVP` value vectors per `P·V` tile.
+#[inline(always)]
+fn attend_with<const L: usize, S: Simd<L>, const QV: usize, const MRK: usize, const MRP: usize, const NVP: usize>(
+    s: S,
+    problem: &Problem<'_>,
+    first_row: usize,
+    out: OutRows<'_>,
+) {
+    let rows = out.len().min(problem.nq.saturating_sub(first_row));
+    let block = QV * L;
+    let mut scratch = Scratch::<L, QV> { qt: [[[0.0; L]; QV]; MAX_D], tile: [[[0.0; L]; QV]; TILE_KEYS] };
+    let (stride, width) = (out.stride.max(1), out.width);
+    // `max(1)`: chunk sizes the optimizer sees are non-zero (no panic path).
+    let blocks = out.data.chunks_mut(block.saturating_mul(stride).max(1)).take(rows.div_ceil(block));
+    for (b, data) in blocks.enumerate() {
+        let first = first_row + b * block;
+        let n = block.min(rows - b * block);
+        let out = OutRows { data, stride, width };
+        attend_block::<L, S, QV, MRK, MRP, NVP>(s, problem, first, n, &mut scratch, out);
     }
 }
 
 /// Per-lane key ranges of a block, with their union and intersection.
-struct Ranges {
-    lo: [usize; LANES],
-    hi: [usize; LANES],
+struct Ranges<const N: usize> {
+    lo: [usize; N],
+    hi: [usize; N],
     union: Range<usize>,
     common: Range<usize>,
 }
 
-impl Ranges {
+impl<const N: usize> Ranges<N> {
     fn new(problem: &Problem<'_>, first: usize, rows: usize) -> Self {
-        if !problem.settings.causal && problem.settings.window.is_none() {
-            let all = 0..if rows == 0 { 0 } else { problem.nk };
-            return Ranges { lo: [0; LANES], hi: [problem.nk; LANES], union: all.clone(), common: all };
-        }
-        let mut r = Ranges {
-            lo: [0; LANES],
-            hi: [0; LANES],
-            union: Range { start: usize::MAX, end: 0 },
-            common: 0..usize::MAX,
-        };
+        let mut r = Ranges { lo: [0; N], hi: [0; N], union: usize::MAX..0, common: 0..usize::MAX };
         for ((lo, hi), i) in r.lo.iter_mut().zip(r.hi.iter_mut()).zip(first..first + rows) {
-            let keys = problem.row(i, 0.0).map_or(0..0, |plan| plan.keys);
+            let keys = problem.key_range(problem.position(i));
             (*lo, *hi) = (keys.start, keys.end);
             if !keys.is_empty() {
                 r.union = r.union.start.min(keys.start)..r.union.end.max(keys.end);
             }
             r.common = r.common.start.max(keys.start)..r.common.end.min(keys.end);
         }
+        if r.union.is_empty() {
+            r.union = 0..0;
+        }
         r
     }
 }
 
-/// Up to `LANES` output rows starting at query `first`.
-fn attend_block<const DL: usize>(
+/// `n` output rows starting at query `first`.
+#[inline(never)]
+fn attend_block<const L: usize, S: Simd<L>, const QV: usize, const MRK: usize, const MRP: usize, const NVP: usize>(
+    s: S,
     problem: &Problem<'_>,
     first: usize,
-    factor: f32,
-    scratch: &mut Scratch<DL>,
-    out: &mut [f32],
+    n: usize,
+    scratch: &mut Scratch<L, QV>,
+    mut out: OutRows<'_>,
 ) {
-    let (d, dv) = (problem.d.max(1), problem.dv.max(1));
-    let rows = out.len() / dv;
-    let queries = problem.q.get(first * d..(first + rows) * d).unwrap_or_default();
-    transpose_queries(queries, d, factor, &mut scratch.qt);
-    let ranges = Ranges::new(problem, first, rows);
-    out.fill(0.0);
-    let mut max = simd::splat(f32::NEG_INFINITY);
-    let mut sum = simd::splat(0.0);
-    // Tiles start at multiples of TILE_KEYS whatever the block, so a row's
-    // result does not depend on which rows share its block.
-    let mut start = ranges.union.start - ranges.union.start % TILE_KEYS;
-    while start < ranges.union.end {
-        let end = ranges.union.end.min(start + TILE_KEYS - start % TILE_KEYS);
-        let n = end - start;
-        let keys = problem.k.get(start * d..end * d).unwrap_or_default();
-        for (dst, src) in scratch.keys.iter_mut().zip(keys.chunks_exact(d)) {
-            let (body, tail) = src.as_chunks::<LANES>();
-            for (x, y) in dst.iter_mut().zip(body) {
-                *x = *y;
+    // Not inlined (one copy per backend and tile shape, shared by every
+    // problem shape), so it re-enters the backend's target features.
+    s.vectorize(
+        #[inline(always)]
+        || {
+            let d = problem.d;
+            transpose_queries(problem, first, n, &mut scratch.qt);
+            let qt = scratch.qt.get(..d).unwrap_or_default();
+            // `QV·L` lanes; arrays sized by the largest block any backend uses.
+            let ranges = Ranges::<32>::new(problem, first, n);
+            let scale = s.splat(problem.scale());
+            for row in out.rows(n) {
+                row.fill(0.0);
             }
-            if let Some(x) = dst.get_mut(body.len()) {
-                for (x, y) in x.iter_mut().zip(tail) {
-                    *x = *y;
+            let mut max = [s.splat(f32::NEG_INFINITY); QV];
+            let mut sum = [s.zero(); QV];
+            let mut start = ranges.union.start - ranges.union.start % TILE_KEYS;
+            while start < ranges.union.end {
+                let keys = start.max(ranges.union.start)..ranges.union.end.min(start + TILE_KEYS);
+                let tile = scratch.tile.get_mut(..keys.len()).unwrap_or_default();
+                score_tile::<L, S, QV, MRK>(s, problem, keys.start, qt, scale, tile);
+                let whole = ranges.common.start <= keys.start && keys.end <= ranges.common.end;
+                if !whole {
+                    mask_edges(&ranges, keys.start, n, tile);
+                }
+                let mut alpha = [[0.0; L]; QV];
+                for (v, ((m, l), alpha)) in max.iter_mut().zip(sum.iter_mut()).zip(alpha.iter_mut()).enumerate() {
+                    let tile_max = tile.iter().fold(s.splat(f32::NEG_INFINITY), |acc, x| {
+                        s.max(s.load(x.get(v).unwrap_or(&[f32::NEG_INFINITY; L])), acc)
+                    });
+                    let new_max = s.max(tile_max, *m);
+                    let shift = s.zero_if_neg_inf(new_max);
+                    let rescale = exp_shifted(s, *m, shift);
+                    let mut tile_sum = s.zero();
+                    for x in tile.iter_mut() {
+                        if let Some(x) = x.get_mut(v) {
+                            let w = exp_shifted(s, s.load(x), shift);
+                            tile_sum = tile_sum + w;
+                            s.store(w, x);
+                        }
+                    }
+                    *l = s.mul_add(*l, rescale, tile_sum);
+                    *m = new_max;
+                    s.store(rescale, alpha);
+                }
+                let alpha = alpha.as_flattened();
+                if whole {
+                    accumulate_all::<L, S, QV, MRP, NVP>(s, problem, keys.start, tile, alpha, n, &mut out);
+                } else {
+                    accumulate_ranges::<L, S, QV, NVP>(s, problem, keys.start, tile, alpha, &ranges, n, &mut out);
+                }
+                start += TILE_KEYS - start % TILE_KEYS;
+            }
+            let mut sums = [[0.0; L]; QV];
+            for (l, dst) in sum.iter().zip(sums.iter_mut()) {
+                s.store(*l, dst);
+            }
+            for (row, &l) in out.rows(n).zip(sums.as_flattened()) {
+                if l == 0.0 {
+                    row.fill(0.0);
+                } else {
+                    scale_with(s, row, 1.0 / l);
                 }
             }
-        }
-        let mut scores = scores_tile(&scratch.qt, &scratch.keys, d);
-        for s in scores.iter_mut().skip(n) {
-            *s = simd::splat(f32::NEG_INFINITY);
-        }
-        let whole = ranges.common.start <= start && end <= ranges.common.end;
-        if !whole {
-            mask_edges(&mut scores, start, &ranges, rows);
-        }
-        // Online softmax, lane-wise, in log2 units.
-        let tile_max = scores.iter().fold(simd::splat(f32::NEG_INFINITY), |m, &s| simd::max(m, s));
-        let new_max = simd::max(max, tile_max);
-        let shift = simd::zero_if_neg_inf(new_max);
-        let rescale = exp2_nonpositive_lanes(max - shift);
-        let mut tile_sum = simd::splat(0.0);
-        for (s, w) in scores.iter().zip(scratch.weights.iter_mut()).take(n) {
-            let e = exp2_nonpositive_lanes(*s - shift);
-            tile_sum += e;
-            simd::store(e, w);
-        }
-        sum = simd::mul_add(sum, rescale, tile_sum);
-        max = new_max;
-        let mut alpha = [0.0; LANES];
-        simd::store(rescale, &mut alpha);
-        let values = problem.v.get(start * dv..end * dv).unwrap_or_default();
-        let weights = scratch.weights.get(..n).unwrap_or_default();
-        if whole {
-            accumulate_all(weights, &alpha, values, out, dv);
-        } else {
-            accumulate_ranges(weights, &alpha, values, out, dv, start, &ranges);
-        }
-        start = end;
-    }
-    let mut sums = [0.0; LANES];
-    simd::store(sum, &mut sums);
-    for (row, &l) in out.chunks_exact_mut(dv).zip(&sums) {
-        if l == 0.0 {
-            row.fill(0.0);
-        } else {
-            scale(row, 1.0 / l);
-        }
-    }
+        },
+    )
 }
 
-/// `qt[c][l][lane] = queries[lane][c·LANES + l] · factor`, zero past `d` and
-/// past the block's rows.
-fn transpose_queries<const DL: usize>(queries: &[f32], d: usize, factor: f32, qt: &mut [[Lanes; LANES]; DL]) {
-    let rows = queries.len() / d;
-    let qt = qt.as_flattened_mut();
-    if rows < LANES {
-        qt.iter_mut().for_each(|r| *r = [0.0; LANES]);
+/// `qt[c][v][lane] = q[first + v·L + lane][c]`, zero past `d` and past the
+/// block's rows.
+fn transpose_queries<const L: usize, const QV: usize>(
+    problem: &Problem<'_>,
+    first: usize,
+    n: usize,
+    qt: &mut [[[f32; L]; QV]; MAX_D],
+) {
+    if n < QV * L {
+        qt.iter_mut().take(problem.d).for_each(|r| *r = [[0.0; L]; QV]);
     }
-    for (lane, query) in queries.chunks_exact(d).enumerate() {
+    for lane in 0..n {
+        let query = problem.q.row(first + lane);
+        let (v, l) = (lane / L, lane % L);
         for (row, &x) in qt.iter_mut().zip(query) {
-            if let Some(slot) = row.get_mut(lane) {
-                *slot = x * factor;
+            if let Some(slot) = row.get_mut(v).and_then(|r| r.get_mut(l)) {
+                *slot = x;
             }
         }
     }
 }
 
-/// Scores of every key in the tile for every query lane: `TILE_KEYS`
-/// independent FMA chains over the head dimension, K broadcast from the
-/// fixed-stride tile buffer.
+/// Scores `q·k·scale` of keys `first ..` for every lane: `MRK` keys per
+/// register tile, then one key at a time.
 #[inline(always)]
-fn scores_tile<const DL: usize>(
-    qt: &[[Lanes; LANES]; DL],
-    keys: &[[Lanes; DL]; TILE_KEYS],
-    d: usize,
-) -> [F32s; TILE_KEYS] {
-    let mut acc = [simd::splat(0.0); TILE_KEYS];
-    for c in 0..DL {
-        for l in 0..LANES.min(d.saturating_sub(c * LANES)) {
-            let q = simd::load(&qt[c][l]);
-            for (a, k) in acc.iter_mut().zip(keys) {
-                *a = simd::mul_add(q, simd::splat(k[c][l]), *a);
+fn score_tile<const L: usize, S: Simd<L>, const QV: usize, const MRK: usize>(
+    s: S,
+    problem: &Problem<'_>,
+    first: usize,
+    qt: &[[[f32; L]; QV]],
+    scale: S::V,
+    tile: &mut [[[f32; L]; QV]],
+) {
+    let mut groups = tile.chunks_exact_mut(MRK);
+    let mut j = first;
+    for group in &mut groups {
+        let keys: [&[f32]; MRK] = core::array::from_fn(|i| problem.k.row(j + i));
+        let mut acc = [[s.zero(); QV]; MRK];
+        rows_times_panel(s, keys, qt, &mut acc);
+        for (dst, acc) in group.iter_mut().zip(&acc) {
+            for (dst, &a) in dst.iter_mut().zip(acc) {
+                s.store(a * scale, dst);
             }
         }
+        j += MRK;
     }
-    acc
+    for dst in groups.into_remainder() {
+        let mut acc = [[s.zero(); QV]; 1];
+        rows_times_panel(s, [problem.k.row(j)], qt, &mut acc);
+        for (dst, &a) in dst.iter_mut().zip(&acc[0]) {
+            s.store(a * scale, dst);
+        }
+        j += 1;
+    }
 }
 
-/// Sets to `−∞` the scores of keys outside each query's own range.
-fn mask_edges(scores: &mut [F32s; TILE_KEYS], start: usize, ranges: &Ranges, rows: usize) {
-    for (j, s) in (start..).zip(scores.iter_mut()) {
-        let mut lanes = [0.0; LANES];
-        simd::store(*s, &mut lanes);
+/// Sets to `−∞` the scores of keys outside each lane's own range.
+fn mask_edges<const L: usize, const QV: usize>(
+    ranges: &Ranges<32>,
+    first: usize,
+    rows: usize,
+    tile: &mut [[[f32; L]; QV]],
+) {
+    for (j, scores) in (first..).zip(tile.iter_mut()) {
+        let lanes = scores.as_flattened_mut();
         for ((x, &lo), &hi) in lanes.iter_mut().zip(&ranges.lo).zip(&ranges.hi).take(rows) {
             if j < lo || j >= hi {
                 *x = f32::NEG_INFINITY;
             }
         }
-        *s = simd::load(&lanes);
     }
 }
 
-/// `out[q] = out[q]·alpha[q] + Σ_j weights[j][q]·values[j]` for every row of
-/// the block, every key of the tile.
-fn accumulate_all(weights: &[Lanes], alpha: &Lanes, values: &[f32], out: &mut [f32], dv: usize) {
-    let mut groups = out.chunks_exact_mut(QUERY_GROUP.saturating_mul(dv).max(1));
+/// `out[i] = out[i]·alpha[i] + Σⱼ w[j][i]·v[j]` for every row of the block,
+/// every key of the tile, in `MRP × NVP` register tiles.
+#[inline(always)]
+fn accumulate_all<const L: usize, S: Simd<L>, const QV: usize, const MRP: usize, const NVP: usize>(
+    s: S,
+    problem: &Problem<'_>,
+    first: usize,
+    tile: &[[[f32; L]; QV]],
+    alpha: &[f32],
+    rows: usize,
+    out: &mut OutRows<'_>,
+) {
+    let keys = first..first + tile.len();
     let mut lane = 0;
-    for rows in &mut groups {
-        accumulate_group::<QUERY_GROUP>(weights, alpha, lane, values, rows, dv);
-        lane += QUERY_GROUP;
+    let mut out_rows = out.rows(rows);
+    while lane + MRP <= rows {
+        let group: [&mut [f32]; MRP] = core::array::from_fn(|_| out_rows.next().unwrap_or_default());
+        accumulate_rows::<L, S, QV, MRP, NVP>(s, problem, keys.clone(), tile, alpha, lane, group);
+        lane += MRP;
     }
-    for row in groups.into_remainder().chunks_exact_mut(dv) {
-        accumulate_group::<1>(weights, alpha, lane, values, row, dv);
+    for row in out_rows {
+        accumulate_rows::<L, S, QV, 1, NVP>(s, problem, keys.clone(), tile, alpha, lane, [row]);
         lane += 1;
     }
 }
 
-/// [`accumulate_all`] on an edge tile: each query folds in only the keys
-/// of its own range (its other V rows are not read).
-fn accumulate_ranges(
-    weights: &[Lanes],
-    alpha: &Lanes,
-    values: &[f32],
-    out: &mut [f32],
-    dv: usize,
-    start: usize,
-    ranges: &Ranges,
+/// [`accumulate_all`] on an edge tile: each row folds in only the keys of
+/// its own range (its other V rows are not read).
+#[inline(always)]
+#[allow(clippy::too_many_arguments)]
+fn accumulate_ranges<const L: usize, S: Simd<L>, const QV: usize, const NVP: usize>(
+    s: S,
+    problem: &Problem<'_>,
+    first: usize,
+    tile: &[[[f32; L]; QV]],
+    alpha: &[f32],
+    ranges: &Ranges<32>,
+    rows: usize,
+    out: &mut OutRows<'_>,
 ) {
-    for (lane, row) in out.chunks_exact_mut(dv).enumerate() {
-        let lo = ranges.lo.get(lane).map_or(0, |&lo| lo.saturating_sub(start));
-        let hi = ranges.hi.get(lane).map_or(0, |&hi| hi.saturating_sub(start)).min(weights.len());
-        let lo = lo.min(hi);
-        let w = weights.get(lo..hi).unwrap_or_default();
-        let v = values.get(lo * dv..hi * dv).unwrap_or_default();
-        accumulate_group::<1>(w, alpha, lane, v, row, dv);
+    let end = first + tile.len();
+    for (lane, row) in out.rows(rows).enumerate() {
+        let lo = ranges.lo.get(lane).map_or(end, |&lo| lo.max(first));
+        let hi = ranges.hi.get(lane).map_or(first, |&hi| hi.min(end));
+        if lo < hi {
+            let sub = tile.get(lo - first..hi - first).unwrap_or_default();
+            accumulate_rows::<L, S, QV, 1, NVP>(s, problem, lo..hi, sub, alpha, lane, [row]);
+        }
     }
 }
 
-/// `G` consecutive output rows (query lanes `lane ..`): rescale by `alpha`
-/// and add the weighted value rows, `VALUE_VECTORS` vectors at a time.
-#[inline(never)]
-fn accumulate_group<const G: usize>(
-    weights: &[Lanes],
-    alpha: &Lanes,
+/// Rows `lane .. lane + MR` of the block (`out`): rescale by their `alpha`
+/// and add the weighted V rows of `keys` (whose weights are `tile`), `NVP`
+/// vectors of the value row per register tile.
+#[inline(always)]
+fn accumulate_rows<const L: usize, S: Simd<L>, const QV: usize, const MR: usize, const NVP: usize>(
+    s: S,
+    problem: &Problem<'_>,
+    keys: Range<usize>,
+    tile: &[[[f32; L]; QV]],
+    alpha: &[f32],
     lane: usize,
-    values: &[f32],
-    rows: &mut [f32],
-    dv: usize,
+    mut out: [&mut [f32]; MR],
 ) {
-    let mut rows_it = rows.chunks_exact_mut(dv);
-    let mut out: [&mut [f32]; G] = core::array::from_fn(|_| rows_it.next().unwrap_or_default());
-    let a: [f32; G] = core::array::from_fn(|i| alpha.get(lane + i).copied().unwrap_or(0.0));
-    let full = dv / LANES;
+    let a: [f32; MR] = core::array::from_fn(|i| alpha.get(lane + i).copied().unwrap_or(0.0));
+    let weights = |w: &[[f32; L]; QV]| -> [f32; MR] {
+        let lanes = w.as_flattened();
+        core::array::from_fn(|i| lanes.get(lane + i).copied().unwrap_or(0.0))
+    };
+    let vectors = problem.dv / L;
     let mut col = 0;
-    while col + VALUE_VECTORS <= full {
-        accumulate_columns::<G, VALUE_VECTORS>(weights, lane, &a, values, dv, &mut out, col);
-        col += VALUE_VECTORS;
+    while col + NVP <= vectors {
+        columns::<L, S, QV, MR, NVP>(s, problem, keys.clone(), tile, &weights, &a, &mut out, col);
+        col += NVP;
     }
-    if VALUE_VECTORS > 2 && col + 2 <= full {
-        accumulate_columns::<G, 2>(weights, lane, &a, values, dv, &mut out, col);
-        col += 2;
-    }
-    while col < full {
-        accumulate_columns::<G, 1>(weights, lane, &a, values, dv, &mut out, col);
+    while col < vectors {
+        columns::<L, S, QV, MR, 1>(s, problem, keys.clone(), tile, &weights, &a, &mut out, col);
         col += 1;
     }
-    if !dv.is_multiple_of(LANES) {
-        accumulate_tail::<G>(weights, lane, &a, values, dv, &mut out, full * LANES);
-    }
-}
-
-/// The weights of lanes `lane .. lane + G` of one tile row.
-#[inline(always)]
-fn group_weights<const G: usize>(w: &Lanes, lane: usize) -> [F32s; G] {
-    let mut p = [simd::splat(0.0); G];
-    if let Some(ws) = w.get(lane..lane + G) {
-        for (p, &x) in p.iter_mut().zip(ws) {
-            *p = simd::splat(x);
+    if !problem.dv.is_multiple_of(L) {
+        let at = vectors * L;
+        for ((row, &a), i) in out.iter_mut().zip(&a).zip(0..) {
+            let tail = row.get_mut(at..).unwrap_or_default();
+            let mut acc = s.load_padded(tail, 0.0) * s.splat(a);
+            for (j, w) in keys.clone().zip(tile) {
+                let x = s.load_padded(problem.v.row(j).get(at..).unwrap_or_default(), 0.0);
+                acc = s.mul_add(s.splat(weights(w)[i]), x, acc);
+            }
+            s.store_partial(acc, tail);
         }
     }
-    p
 }
 
-/// Vectors `col .. col + W` of `G` output rows.
+/// Vectors `col .. col + NV` of `MR` output rows.
 #[inline(always)]
-fn accumulate_columns<const G: usize, const W: usize>(
-    weights: &[Lanes],
-    lane: usize,
-    alpha: &[f32; G],
-    values: &[f32],
-    dv: usize,
-    out: &mut [&mut [f32]; G],
+#[allow(clippy::too_many_arguments)]
+fn columns<const L: usize, S: Simd<L>, const QV: usize, const MR: usize, const NV: usize>(
+    s: S,
+    problem: &Problem<'_>,
+    keys: Range<usize>,
+    tile: &[[[f32; L]; QV]],
+    weights: &impl Fn(&[[f32; L]; QV]) -> [f32; MR],
+    alpha: &[f32; MR],
+    out: &mut [&mut [f32]; MR],
     col: usize,
 ) {
-    if lane + G > LANES {
-        return;
-    }
-    let mut acc = [[simd::splat(0.0); W]; G];
+    let mut acc = [[s.zero(); NV]; MR];
     for ((acc, row), &a) in acc.iter_mut().zip(out.iter()).zip(alpha) {
-        let av = simd::splat(a);
-        if let Some(vs) = row.as_chunks::<LANES>().0.get(col..col + W) {
-            for (acc, x) in acc.iter_mut().zip(vs) {
-                *acc = simd::load(x) * av;
+        if let Some(xs) = row.as_chunks::<L>().0.get(col..col + NV) {
+            for (acc, x) in acc.iter_mut().zip(xs) {
+                *acc = s.load(x) * s.splat(a);
             }
         }
     }
-    for (w, value) in weights.iter().zip(values.chunks_exact(dv)) {
-        let Some(vs) = value.as_chunks::<LANES>().0.get(col..col + W) else { break };
-        let mut x = [simd::splat(0.0); W];
-        for (x, v) in x.iter_mut().zip(vs) {
-            *x = simd::load(v);
-        }
-        let p = group_weights::<G>(w, lane);
-        for (acc, p) in acc.iter_mut().zip(p) {
-            for (acc, x) in acc.iter_mut().zip(x) {
-                *acc = simd::mul_add(p, x, *acc);
-            }
-        }
-    }
+    let pairs = keys.zip(tile).filter_map(|(j, w)| {
+        let v = problem.v.row(j).as_chunks::<L>().0.get(col..)?.first_chunk::<NV>()?;
+        Some((weights(w), v))
+    });
+    weights_times_rows(s, pairs, &mut acc);
     for (acc, row) in acc.iter().zip(out.iter_mut()) {
-        if let Some(vs) = row.as_chunks_mut::<LANES>().0.get_mut(col..col + W) {
-            for (acc, v) in acc.iter().zip(vs) {
-                simd::store(*acc, v);
+        if let Some(xs) = row.as_chunks_mut::<L>().0.get_mut(col..col + NV) {
+            for (acc, x) in acc.iter().zip(xs) {
+                s.store(*acc, x);
             }
         }
-    }
-}
-
-/// The last `dv % LANES` columns of `G` output rows, from offset `at`.
-#[inline(always)]
-fn accumulate_tail<const G: usize>(
-    weights: &[Lanes],
-    lane: usize,
-    alpha: &[f32; G],
-    values: &[f32],
-    dv: usize,
-    out: &mut [&mut [f32]; G],
-    at: usize,
-) {
-    if lane + G > LANES {
-        return;
-    }
-    let mut acc = [simd::splat(0.0); G];
-    for ((acc, row), &a) in acc.iter_mut().zip(out.iter()).zip(alpha) {
-        *acc = simd::load_padded(row.get(at..).unwrap_or_default(), 0.0) * simd::splat(a);
-    }
-    for (w, value) in weights.iter().zip(values.chunks_exact(dv)) {
-        let x = simd::load_padded(value.get(at..).unwrap_or_default(), 0.0);
-        let p = group_weights::<G>(w, lane);
-        for (acc, p) in acc.iter_mut().zip(p) {
-            *acc = simd::mul_add(p, x, *acc);
-        }
-    }
-    for (acc, row) in acc.iter().zip(out.iter_mut()) {
-        simd::store_partial(*acc, row.get_mut(at..).unwrap_or_default());
     }
 }

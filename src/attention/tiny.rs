@@ -1,67 +1,33 @@
 //! The tiny engine: every key in its own vector lane, for problems whose
-//! key count, head dimension and value dimension are each at most 16 (the
-//! seed toy, 16×16×16×16) and no masking at all.
+//! key count, head dimension and value dimension are each at most [`MAX`]
+//! (the seed toy, 16×16×16×16) and nothing masked.
 //!
-//! K is transposed once per call into `kt` (row `d` holds `k[·][d]` of every
-//! key) and V padded to 16 floats a row, so each query costs `D` FMAs per
-//! vector of scores, one vectorized `2^x`, and `NK` FMAs per vector of its
-//! output row: no per-block bookkeeping, no tails. Arithmetic matches the tiled
-//! engine's (scores pre-multiplied by `scale·log₂e`, the same `2^x`).
+//! K is transposed once per call into `kt` (row `d` holds `k[·][d]` of
+//! every key), so each query costs `D` FMAs per vector of scores, one
+//! softmax step on those vectors and `NK` FMAs per vector of its output
+//! row. The const-generic API runs it specialised by its const dimensions
+//! ([`ConstDims`]: every loop has a constant trip count and unrolls, no
+//! block bookkeeping, no padded tail passes); the runtime API runs the very
+//! same operations with [`RuntimeDims`], so both give the same bits.
 
-use super::row::Problem;
-use crate::kernels::exp2_nonpositive_lanes;
-use crate::simd::{self, LANES};
+use super::logits::exp_shifted;
+use super::problem::{OutRows, Problem};
+use crate::simd::Simd;
 
 /// Largest key count, head and value dimension the tiny engine takes.
-pub(crate) const MAX: usize = if LANES > 16 { LANES } else { 16 };
-/// Vectors per `MAX` floats.
-const VECTORS: usize = MAX / LANES;
+pub(crate) const MAX: usize = 16;
 
-/// Whether the tiny engine takes `problem` (a property of the problem
-/// alone, so every row range of it runs here too).
-pub(crate) fn eligible(problem: &Problem<'_>) -> bool {
-    super::tiled::ENABLED
-        && problem.nk <= MAX
-        && problem.d <= MAX
-        && problem.dv <= MAX
-        && problem.mask.is_none()
-        && problem.bias.is_none()
-        && problem.settings.alibi_slope.is_none()
-        && !problem.settings.causal
-        && problem.settings.window.is_none()
+/// Whether the tiny engine can take a problem of these dimensions.
+pub(crate) const fn fits(nk: usize, d: usize, dv: usize) -> bool {
+    nk <= MAX && d <= MAX && dv <= MAX
 }
 
-/// The key count and the head and value dimensions, as runtime values or as
-/// constants: the const-generic API monomorphizes the tiny engine per shape
-/// (fully unrolled, no loop bookkeeping) and runs the very same operations
-/// in the same order, so both give the same bits.
+/// The key count and the head and value dimensions, known at compile time
+/// or at run time.
 pub(crate) trait Dims: Copy {
     fn nk(self) -> usize;
     fn d(self) -> usize;
     fn dv(self) -> usize;
-}
-
-/// Dimensions known at run time only.
-#[derive(Clone, Copy)]
-pub(crate) struct RuntimeDims {
-    nk: usize,
-    d: usize,
-    dv: usize,
-}
-
-impl Dims for RuntimeDims {
-    #[inline(always)]
-    fn nk(self) -> usize {
-        self.nk
-    }
-    #[inline(always)]
-    fn d(self) -> usize {
-        self.d
-    }
-    #[inline(always)]
-    fn dv(self) -> usize {
-        self.dv
-    }
 }
 
 /// Dimensions known at compile time.
@@ -83,92 +49,113 @@ impl<const NK: usize, const D: usize, const DV: usize> Dims for ConstDims<NK, D,
     }
 }
 
-/// Output rows `first_row ..` into `out` (whole rows of `dv`).
-pub(crate) fn attend_rows(problem: &Problem<'_>, first_row: usize, out: &mut [f32]) {
-    let dims = RuntimeDims { nk: problem.nk, d: problem.d, dv: problem.dv };
-    attend_rows_with(dims, problem, first_row, out);
+/// Dimensions known at run time only.
+#[derive(Clone, Copy)]
+pub(crate) struct RuntimeDims {
+    pub(crate) nk: usize,
+    pub(crate) d: usize,
+    pub(crate) dv: usize,
 }
 
-/// [`attend_rows`] with the dimensions given by `dims` (which must agree
-/// with `problem`'s).
+impl Dims for RuntimeDims {
+    #[inline(always)]
+    fn nk(self) -> usize {
+        self.nk
+    }
+    #[inline(always)]
+    fn d(self) -> usize {
+        self.d
+    }
+    #[inline(always)]
+    fn dv(self) -> usize {
+        self.dv
+    }
+}
+
+/// Output rows `first_row ..` into `out` for a problem of the dimensions
+/// `dims` (the caller checked [`fits`] and that nothing is masked).
 #[inline(always)]
-pub(crate) fn attend_rows_with<T: Dims>(dims: T, problem: &Problem<'_>, first_row: usize, out: &mut [f32]) {
-    let (d, dv, nk) = (dims.d().max(1), dims.dv().max(1), dims.nk());
-    let scale = match problem.settings.scale {
-        Some(s) => s,
-        None => 1.0 / libm::sqrtf(d as f32),
-    };
-    let factor = scale * core::f32::consts::LOG2_E;
-    // kt[i] = k[·][i] over all keys, VECTORS vectors of keys.
+pub(crate) fn attend<const L: usize, S: Simd<L>, T: Dims>(
+    s: S,
+    dims: T,
+    problem: &Problem<'_>,
+    first_row: usize,
+    mut out: OutRows<'_>,
+) {
+    let (nk, d) = (dims.nk().min(MAX), dims.d().min(MAX));
+    let key_vectors = nk.div_ceil(L);
+    let value_vectors = dims.dv().div_ceil(L);
+    let scale = s.splat(problem.scale());
+    // kt[c][j] = k[j][c], zero past nk.
     let mut kt = [[0.0f32; MAX]; MAX];
-    for (j, key) in problem.k.chunks_exact(d).take(nk).enumerate() {
-        for (row, &x) in kt.iter_mut().zip(key) {
-            if let Some(slot) = row.get_mut(j) {
+    for j in 0..nk {
+        for (c, &x) in problem.k.row(j).iter().enumerate().take(d) {
+            if let Some(slot) = kt.get_mut(c).and_then(|r| r.get_mut(j)) {
                 *slot = x;
             }
         }
     }
-    let mut values = [[0.0f32; MAX]; MAX];
-    for (dst, src) in values.iter_mut().zip(problem.v.chunks_exact(dv)) {
-        for (x, y) in dst.iter_mut().zip(src) {
-            *x = *y;
-        }
-    }
-    // Vectors holding keys, and holding a value row: constants for const shapes.
-    let (kv, vv) = (nk.div_ceil(LANES).min(VECTORS), dv.div_ceil(LANES).min(VECTORS));
-    // Checked: a `first_row` far past the last row (no row to write) must
-    // not overflow the offset.
-    let queries = first_row.checked_mul(d).and_then(|at| problem.q.get(at..)).unwrap_or_default();
-    for (query, row) in queries.chunks_exact(d).zip(out.chunks_exact_mut(dv)) {
-        let mut s = [simd::splat(0.0); VECTORS];
-        for (&x, k) in query.iter().zip(&kt) {
-            let x = simd::splat(x * factor);
-            for (a, k) in s.iter_mut().zip(k.as_chunks::<LANES>().0).take(kv) {
-                *a = simd::mul_add(x, simd::load(k), *a);
+    let rows = out.len().min(problem.nq.saturating_sub(first_row));
+    for (i, row) in (first_row..).zip(out.rows(rows)) {
+        let query = problem.q.row(i);
+        let mut scores = [s.zero(); MAX];
+        for (&x, k) in query.iter().zip(&kt).take(d) {
+            let x = s.splat(x);
+            for (acc, k) in scores.iter_mut().zip(k.as_chunks::<L>().0).take(key_vectors) {
+                *acc = s.mul_add(x, s.load(k), *acc);
             }
         }
-        // Padding lanes past the last key are set to −∞ (not added: an
-        // infinite query entry times their zero K would be NaN).
-        if !nk.is_multiple_of(LANES)
-            && let Some(last) = s.get_mut(kv.wrapping_sub(1))
-        {
-            let mut lanes = [0.0; LANES];
-            simd::store(*last, &mut lanes);
-            lanes.iter_mut().skip(nk % LANES).for_each(|x| *x = f32::NEG_INFINITY);
-            *last = simd::load(&lanes);
+        // Scale; the padding lanes past the last key are set to −∞ (set,
+        // not added: an infinite query entry times their zero K is NaN).
+        let mut max = s.splat(f32::NEG_INFINITY);
+        for (v, x) in scores.iter_mut().enumerate().take(key_vectors) {
+            let mut lanes = s.to_array(*x * scale);
+            for (j, lane) in (v * L..).zip(lanes.iter_mut()) {
+                if j >= nk {
+                    *lane = f32::NEG_INFINITY;
+                }
+            }
+            *x = s.load(&lanes);
+            max = s.max(*x, max);
         }
+        let max = s.reduce_max(max);
         // Every score −∞ (an infinite query entry meeting keys of the
         // opposite sign): shift by 0 so `−∞ − shift` stays `−∞`, not NaN.
-        let max = simd::reduce_max(s.iter().take(kv).copied().fold(simd::splat(f32::NEG_INFINITY), simd::max));
-        let shift = if max == f32::NEG_INFINITY { 0.0 } else { max };
+        let shift = s.splat(if max == f32::NEG_INFINITY { 0.0 } else { max });
         let mut weights = [0.0f32; MAX];
-        let mut sum = simd::splat(0.0);
-        for (s, w) in s.iter().zip(weights.as_chunks_mut::<LANES>().0).take(kv) {
-            let p = exp2_nonpositive_lanes(*s - simd::splat(shift));
-            sum += p;
-            simd::store(p, w);
+        let mut sum = s.zero();
+        for (x, w) in scores.iter().zip(weights.as_chunks_mut::<L>().0).take(key_vectors) {
+            let p = exp_shifted(s, *x, shift);
+            sum = sum + p;
+            s.store(p, w);
         }
-        let sum = simd::reduce_add(sum);
+        let sum = s.reduce_add(sum);
         // No key with a finite score: the zero row, as a fully masked row
         // (before accumulating: a zero weight times an infinite value is NaN).
         if sum == 0.0 {
             row.fill(0.0);
             continue;
         }
-        let mut acc = [simd::splat(0.0); VECTORS];
-        for (&w, v) in weights.iter().zip(&values).take(nk) {
-            let w = simd::splat(w);
-            for (a, v) in acc.iter_mut().zip(v.as_chunks::<LANES>().0).take(vv) {
-                *a = simd::mul_add(w, simd::load(v), *a);
+        let mut acc = [s.zero(); MAX];
+        for (j, &w) in weights.iter().enumerate().take(nk) {
+            let w = s.splat(w);
+            let (body, tail) = problem.v.row(j).as_chunks::<L>();
+            for (a, v) in acc.iter_mut().zip(body) {
+                *a = s.mul_add(w, s.load(v), *a);
+            }
+            if !tail.is_empty()
+                && let Some(a) = acc.get_mut(body.len())
+            {
+                *a = s.mul_add(w, s.load_padded(tail, 0.0), *a);
             }
         }
-        let inv = simd::splat(1.0 / sum);
-        let (body, tail) = row.as_chunks_mut::<LANES>();
+        let inv = s.splat(1.0 / sum);
+        let (body, tail) = row.as_chunks_mut::<L>();
         for (a, o) in acc.iter().zip(body.iter_mut()) {
-            simd::store(*a * inv, o);
+            s.store(*a * inv, o);
         }
-        if let Some(a) = acc.get(body.len()) {
-            simd::store_partial(*a * inv, tail);
+        if let Some(a) = acc.get(body.len()).filter(|_| body.len() < value_vectors) {
+            s.store_partial(*a * inv, tail);
         }
     }
 }

@@ -1,6 +1,6 @@
 //! Accumulation: `acc += w·x`, `acc += Σ wⱼ·rowⱼ`, and `acc *= s`.
 
-use crate::simd::{self, LANES};
+use crate::simd::{Simd, dispatch};
 
 /// Rows [`axpy_rows`] folds per pass over the accumulator.
 const ROWS_PER_PASS: usize = 4;
@@ -16,23 +16,29 @@ const ROWS_PER_PASS: usize = 4;
 /// assert_eq!(acc, [7.0, -1.0]);
 /// ```
 pub fn axpy(acc: &mut [f32], w: f32, x: &[f32]) {
-    let wv = simd::splat(w);
-    let (av, at) = acc.as_chunks_mut::<LANES>();
-    let (xv, xt) = x.as_chunks::<LANES>();
+    dispatch!(|s| axpy_with(s, acc, w, x))
+}
+
+/// [`axpy`] on backend `s`.
+#[inline(always)]
+pub(crate) fn axpy_with<const L: usize, S: Simd<L>>(s: S, acc: &mut [f32], w: f32, x: &[f32]) {
+    let wv = s.splat(w);
+    let (av, at) = acc.as_chunks_mut::<L>();
+    let (xv, xt) = x.as_chunks::<L>();
     for (a, x) in av.iter_mut().zip(xv) {
-        simd::store(simd::mul_add(wv, simd::load(x), simd::load(a)), a);
+        s.store(s.mul_add(wv, s.load(x), s.load(a)), a);
     }
     if av.len() <= xv.len() {
-        let rest = x.get(av.len() * LANES..).unwrap_or_default();
+        let rest = x.get(av.len() * L..).unwrap_or_default();
         for (a, x) in at.iter_mut().zip(rest) {
-            *a = simd::mul_add_one(w, *x, *a);
+            *a = mul_add_one(s, w, *x, *a);
         }
     } else {
         // `x` ended inside the vector part of `acc`: finish on the tail of `x`.
-        let done = xv.len() * LANES;
+        let done = xv.len() * L;
         let acc_rest = av.as_flattened_mut().get_mut(done..).unwrap_or_default();
         for (a, x) in acc_rest.iter_mut().zip(xt) {
-            *a = simd::mul_add_one(w, *x, *a);
+            *a = mul_add_one(s, w, *x, *a);
         }
     }
 }
@@ -53,6 +59,12 @@ pub fn axpy(acc: &mut [f32], w: f32, x: &[f32]) {
 /// assert_eq!(acc, [3.0, 6.0]);
 /// ```
 pub fn axpy_rows(acc: &mut [f32], weights: &[f32], rows: &[f32]) {
+    dispatch!(|s| axpy_rows_with(s, acc, weights, rows))
+}
+
+/// [`axpy_rows`] on backend `s`.
+#[inline(always)]
+pub(crate) fn axpy_rows_with<const L: usize, S: Simd<L>>(s: S, acc: &mut [f32], weights: &[f32], rows: &[f32]) {
     let n = acc.len();
     if n == 0 {
         return;
@@ -65,20 +77,20 @@ pub fn axpy_rows(acc: &mut [f32], weights: &[f32], rows: &[f32]) {
         for (slot, row) in four.iter_mut().zip(&mut group.chunks_exact(n)) {
             *slot = row;
         }
-        let [(r0, t0), (r1, t1), (r2, t2), (r3, t3)] = four.map(|row| row.as_chunks::<LANES>());
-        let wv = [w0, w1, w2, w3].map(simd::splat);
-        let (av, at) = acc.as_chunks_mut::<LANES>();
+        let [(r0, t0), (r1, t1), (r2, t2), (r3, t3)] = four.map(|row| row.as_chunks::<L>());
+        let wv = [w0, w1, w2, w3].map(|w| s.splat(w));
+        let (av, at) = acc.as_chunks_mut::<L>();
         for ((((a, x0), x1), x2), x3) in av.iter_mut().zip(r0).zip(r1).zip(r2).zip(r3) {
-            let mut s = simd::load(a);
-            s = simd::mul_add(wv[0], simd::load(x0), s);
-            s = simd::mul_add(wv[1], simd::load(x1), s);
-            s = simd::mul_add(wv[2], simd::load(x2), s);
-            s = simd::mul_add(wv[3], simd::load(x3), s);
-            simd::store(s, a);
+            let mut sum = s.load(a);
+            sum = s.mul_add(wv[0], s.load(x0), sum);
+            sum = s.mul_add(wv[1], s.load(x1), sum);
+            sum = s.mul_add(wv[2], s.load(x2), sum);
+            sum = s.mul_add(wv[3], s.load(x3), sum);
+            s.store(sum, a);
         }
         for (w, tail) in [(w0, t0), (w1, t1), (w2, t2), (w3, t3)] {
             for (a, x) in at.iter_mut().zip(tail) {
-                *a = simd::mul_add_one(w, *x, *a);
+                *a = mul_add_one(s, w, *x, *a);
             }
         }
     }
@@ -87,7 +99,7 @@ pub fn axpy_rows(acc: &mut [f32], weights: &[f32], rows: &[f32]) {
     let rest_weights = weights.get(first_rest..used).unwrap_or_default();
     // `&mut`: see `dot_rows` (no out-of-line division, no panic path).
     for (row, &w) in (&mut rest_rows.chunks_exact(n)).zip(rest_weights) {
-        axpy(acc, w, row);
+        axpy_with(s, acc, w, row);
     }
 }
 
@@ -102,14 +114,27 @@ pub fn axpy_rows(acc: &mut [f32], weights: &[f32], rows: &[f32]) {
 /// assert_eq!(acc, [1.0, -2.0]);
 /// ```
 pub fn scale(acc: &mut [f32], s: f32) {
-    let sv = simd::splat(s);
-    let (av, at) = acc.as_chunks_mut::<LANES>();
+    let factor = s;
+    dispatch!(|s| scale_with(s, acc, factor))
+}
+
+/// [`scale`] on backend `s`.
+#[inline(always)]
+pub(crate) fn scale_with<const L: usize, S: Simd<L>>(s: S, acc: &mut [f32], factor: f32) {
+    let sv = s.splat(factor);
+    let (av, at) = acc.as_chunks_mut::<L>();
     for a in av {
-        simd::store(simd::load(a) * sv, a);
+        s.store(s.load(a) * sv, a);
     }
     for a in at {
-        *a *= s;
+        *a *= factor;
     }
+}
+
+/// `a * b + c` on one scalar, rounded exactly as a lane of `s.mul_add`.
+#[inline(always)]
+fn mul_add_one<const L: usize, S: Simd<L>>(s: S, a: f32, b: f32, c: f32) -> f32 {
+    super::exp::first_lane(s, s.mul_add(s.splat(a), s.splat(b), s.splat(c)))
 }
 
 /// Scalar reference for [`axpy`] and [`axpy_rows`]: `acc[i] += w·x[i]`, one

@@ -1,6 +1,6 @@
 //! Dot products: one pair of vectors, and one query against a block of rows.
 
-use crate::simd::{self, F32s, LANES};
+use crate::simd::{Simd, dispatch};
 
 /// Vector accumulators [`dot`] keeps in flight, enough to hide FMA latency.
 const ACCUMULATORS: usize = 4;
@@ -21,23 +21,29 @@ const ROWS_PER_PASS: usize = 4;
 /// assert_eq!(sdpa::kernels::dot(&a, &b), 32.0);
 /// ```
 pub fn dot(a: &[f32], b: &[f32]) -> f32 {
+    dispatch!(|s| dot_with(s, a, b))
+}
+
+/// [`dot`] on backend `s`.
+#[inline(always)]
+pub(crate) fn dot_with<const L: usize, S: Simd<L>>(s: S, a: &[f32], b: &[f32]) -> f32 {
     let n = a.len().min(b.len());
     let (a, b) = (prefix(a, n), prefix(b, n));
-    let (av, at) = a.as_chunks::<LANES>();
-    let (bv, bt) = b.as_chunks::<LANES>();
-    let mut acc = [simd::splat(0.0); ACCUMULATORS];
+    let (av, at) = a.as_chunks::<L>();
+    let (bv, bt) = b.as_chunks::<L>();
+    let mut acc = [s.splat(0.0); ACCUMULATORS];
     let (mut ai, mut bi) = (av.chunks_exact(ACCUMULATORS), bv.chunks_exact(ACCUMULATORS));
     for (ag, bg) in (&mut ai).zip(&mut bi) {
-        for ((s, x), y) in acc.iter_mut().zip(ag).zip(bg) {
-            *s = simd::mul_add(simd::load(x), simd::load(y), *s);
+        for ((sum, x), y) in acc.iter_mut().zip(ag).zip(bg) {
+            *sum = s.mul_add(s.load(x), s.load(y), *sum);
         }
     }
-    for ((s, x), y) in acc.iter_mut().zip(ai.remainder()).zip(bi.remainder()) {
-        *s = simd::mul_add(simd::load(x), simd::load(y), *s);
+    for ((sum, x), y) in acc.iter_mut().zip(ai.remainder()).zip(bi.remainder()) {
+        *sum = s.mul_add(s.load(x), s.load(y), *sum);
     }
-    let tail = simd::mul_add(simd::load_padded(at, 0.0), simd::load_padded(bt, 0.0), acc[0]);
+    let tail = s.mul_add(s.load_padded(at, 0.0), s.load_padded(bt, 0.0), acc[0]);
     let [_, a1, a2, a3] = acc;
-    simd::reduce_add((tail + a1) + (a2 + a3))
+    s.reduce_add((tail + a1) + (a2 + a3))
 }
 
 /// One query against consecutive rows: `out[j] = query · rows[j·d .. (j+1)·d]`
@@ -60,6 +66,12 @@ pub fn dot(a: &[f32], b: &[f32]) -> f32 {
 /// assert_eq!(scores, [3.0, 5.0, -1.0]);
 /// ```
 pub fn dot_rows(query: &[f32], rows: &[f32], out: &mut [f32]) {
+    dispatch!(|s| dot_rows_with(s, query, rows, out))
+}
+
+/// [`dot_rows`] on backend `s`.
+#[inline(always)]
+pub(crate) fn dot_rows_with<const L: usize, S: Simd<L>>(s: S, query: &[f32], rows: &[f32], out: &mut [f32]) {
     let d = query.len();
     if d == 0 {
         out.fill(0.0);
@@ -68,8 +80,8 @@ pub fn dot_rows(query: &[f32], rows: &[f32], out: &mut [f32]) {
     let n = out.len().min(rows.len() / d);
     let rows = prefix(rows, n * d);
     let out = out.get_mut(..n).unwrap_or_default();
-    let (qv, qt) = query.as_chunks::<LANES>();
-    let q_tail = simd::load_padded(qt, 0.0);
+    let (qv, qt) = query.as_chunks::<L>();
+    let q_tail = s.load_padded(qt, 0.0);
     let mut groups = rows.chunks_exact(d * ROWS_PER_PASS);
     let mut outs = out.chunks_exact_mut(ROWS_PER_PASS);
     for (group, scores) in (&mut groups).zip(&mut outs) {
@@ -77,17 +89,17 @@ pub fn dot_rows(query: &[f32], rows: &[f32], out: &mut [f32]) {
         for (slot, row) in four.iter_mut().zip(&mut group.chunks_exact(d)) {
             *slot = row;
         }
-        let [(k0, t0), (k1, t1), (k2, t2), (k3, t3)] = four.map(|row| row.as_chunks::<LANES>());
-        let mut acc = [simd::splat(0.0); ROWS_PER_PASS];
+        let [(k0, t0), (k1, t1), (k2, t2), (k3, t3)] = four.map(|row| row.as_chunks::<L>());
+        let mut acc = [s.splat(0.0); ROWS_PER_PASS];
         for ((((q, k0), k1), k2), k3) in qv.iter().zip(k0).zip(k1).zip(k2).zip(k3) {
-            let q = simd::load(q);
-            acc[0] = simd::mul_add(q, simd::load(k0), acc[0]);
-            acc[1] = simd::mul_add(q, simd::load(k1), acc[1]);
-            acc[2] = simd::mul_add(q, simd::load(k2), acc[2]);
-            acc[3] = simd::mul_add(q, simd::load(k3), acc[3]);
+            let q = s.load(q);
+            acc[0] = s.mul_add(q, s.load(k0), acc[0]);
+            acc[1] = s.mul_add(q, s.load(k1), acc[1]);
+            acc[2] = s.mul_add(q, s.load(k2), acc[2]);
+            acc[3] = s.mul_add(q, s.load(k3), acc[3]);
         }
         for ((score, a), kt) in scores.iter_mut().zip(acc).zip([t0, t1, t2, t3]) {
-            *score = finish_row(a, q_tail, kt);
+            *score = finish_row(s, a, q_tail, kt);
         }
     }
     // Zips over `&mut` chunk iterators here and below: the by-value form
@@ -95,27 +107,27 @@ pub fn dot_rows(query: &[f32], rows: &[f32], out: &mut [f32]) {
     // "s" without LTO), which keeps a panic path the no-panic proof rejects.
     let mut rest = groups.remainder().chunks_exact(d);
     for (score, row) in outs.into_remainder().iter_mut().zip(&mut rest) {
-        *score = row_dot(qv, q_tail, row);
+        *score = row_dot(s, qv, q_tail, row);
     }
 }
 
 /// One row of [`dot_rows`], with exactly the operation order of its
 /// four-row pass.
 #[inline(always)]
-fn row_dot(qv: &[[f32; LANES]], q_tail: F32s, row: &[f32]) -> f32 {
-    let (kv, kt) = row.as_chunks::<LANES>();
-    let mut acc = simd::splat(0.0);
+fn row_dot<const L: usize, S: Simd<L>>(s: S, qv: &[[f32; L]], q_tail: S::V, row: &[f32]) -> f32 {
+    let (kv, kt) = row.as_chunks::<L>();
+    let mut acc = s.splat(0.0);
     for (q, k) in qv.iter().zip(kv) {
-        acc = simd::mul_add(simd::load(q), simd::load(k), acc);
+        acc = s.mul_add(s.load(q), s.load(k), acc);
     }
-    finish_row(acc, q_tail, kt)
+    finish_row(s, acc, q_tail, kt)
 }
 
 /// Adds the padded tail product to a row's accumulator and reduces it.
 #[inline(always)]
-fn finish_row(acc: F32s, q_tail: F32s, k_tail: &[f32]) -> f32 {
-    let tail = simd::mul_add(q_tail, simd::load_padded(k_tail, 0.0), simd::splat(0.0));
-    simd::reduce_add(acc + tail)
+fn finish_row<const L: usize, S: Simd<L>>(s: S, acc: S::V, q_tail: S::V, k_tail: &[f32]) -> f32 {
+    let tail = s.mul_add(q_tail, s.load_padded(k_tail, 0.0), s.splat(0.0));
+    s.reduce_add(acc + tail)
 }
 
 /// Scalar reference for [`dot`] and [`dot_rows`]: one accumulator, one

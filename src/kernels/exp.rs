@@ -12,7 +12,7 @@
 //! `exp(±0) = 1` exactly, `exp(NaN) = NaN`, `exp(+∞) = +∞`, results below
 //! the smallest subnormal round to `+0`, above `f32::MAX` to `+∞`.
 
-use crate::simd::{self, Elementwise, F32s, LANES, ROUNDING_SHIFTER};
+use crate::simd::{ROUNDING_SHIFTER, Simd, dispatch};
 
 const LOG2_E: f32 = core::f32::consts::LOG2_E;
 /// `ln 2` to 15 significant bits, so `n · LN2_HI` is exact for `|n| < 512`.
@@ -26,27 +26,37 @@ const LOWEST: f32 = -104.0;
 /// Above this every result is `+∞` (`e^88.8 > f32::MAX`).
 const HIGHEST: f32 = 88.8;
 
-/// The algorithm, once, for one `f32` or a whole vector of lanes.
+/// The algorithm on one vector of lanes (the scalar [`exp`] runs it on a
+/// splatted vector, so both give the same bits on a backend).
 #[inline(always)]
-pub(crate) fn exp_lanes<T: Elementwise>(x: T) -> T {
+pub(crate) fn exp_lanes<const L: usize, S: Simd<L>>(s: S, x: S::V) -> S::V {
     // Lanes below LOWEST (−∞ included: masked scores, padding) compute on 0
     // and are set to +0 at the end: clamping them to LOWEST instead would
     // underflow in the final scaling, and on x86 every instruction whose
     // result underflows takes a ~150-cycle microcode assist.
-    let zero = T::splat(0.0);
-    let xc = x.select_below(LOWEST, zero, x.clamp_to(LOWEST, HIGHEST));
-    let shifter = T::splat(ROUNDING_SHIFTER);
-    let n = (xc * T::splat(LOG2_E) + shifter) - shifter;
-    let r = n.mul_add(T::splat(-LN2_HI), xc);
-    let r = n.mul_add(T::splat(-LN2_LO), r);
-    let p = T::splat(P[4]).mul_add(r, T::splat(P[3]));
-    let p = p.mul_add(r, T::splat(P[2]));
-    let p = p.mul_add(r, T::splat(P[1]));
-    let p = p.mul_add(r, T::splat(P[0]));
-    let y = (r * r).mul_add(p, r) + T::splat(1.0);
-    let half = (n * T::splat(0.5) + shifter) - shifter;
-    let scaled = y * half.pow2i() * (n - half).pow2i();
-    x.select_below(LOWEST, zero, x.nan_or(scaled))
+    let zero = s.zero();
+    let lowest = s.splat(LOWEST);
+    // NaN lanes clamp to LOWEST here (`max` picks its second operand) and are
+    // restored at the end.
+    let xc = s.select_lt(x, lowest, zero, s.min(s.max(x, lowest), s.splat(HIGHEST)));
+    let shifter = s.splat(ROUNDING_SHIFTER);
+    let n = (xc * s.splat(LOG2_E) + shifter) - shifter;
+    let r = s.mul_add(n, s.splat(-LN2_HI), xc);
+    let r = s.mul_add(n, s.splat(-LN2_LO), r);
+    let p = s.mul_add(s.splat(P[4]), r, s.splat(P[3]));
+    let p = s.mul_add(p, r, s.splat(P[2]));
+    let p = s.mul_add(p, r, s.splat(P[1]));
+    let p = s.mul_add(p, r, s.splat(P[0]));
+    let y = s.mul_add(r * r, p, r) + s.splat(1.0);
+    let half = (n * s.splat(0.5) + shifter) - shifter;
+    let scaled = y * pow2i(s, half) * pow2i(s, n - half);
+    s.select_lt(x, lowest, zero, s.select_nan(x, x, scaled))
+}
+
+/// `2^n` for integral `n` in `[-126, 127]`, built from the exponent bits.
+#[inline(always)]
+fn pow2i<const L: usize, S: Simd<L>>(s: S, n: S::V) -> S::V {
+    s.pow2_of_shifted(n + s.splat(ROUNDING_SHIFTER))
 }
 
 /// Coefficients of `Q(r) ≈ (2^r − 1) / r` on `|r| ≤ ½`, lowest degree first:
@@ -67,17 +77,18 @@ const Q2: [f32; 6] =
 /// `[−126, 0]`: measured over every `f32` by the test below,
 /// `exp2_nonpositive_error` (see the README's "Accuracy" table).
 #[inline(always)]
-pub(crate) fn exp2_nonpositive_lanes<T: Elementwise>(x: T) -> T {
-    let x = x.max_keep_nan(-127.0);
-    let shifter = T::splat(ROUNDING_SHIFTER);
+pub(crate) fn exp2_nonpositive<const L: usize, S: Simd<L>>(s: S, x: S::V) -> S::V {
+    // `max(−127, x)`: NaN lanes of `x` stay NaN (`max` picks its second operand).
+    let x = s.max(s.splat(-127.0), x);
+    let shifter = s.splat(ROUNDING_SHIFTER);
     let shifted = x + shifter;
     let r = x - (shifted - shifter);
-    let q = T::splat(Q2[5]).mul_add(r, T::splat(Q2[4]));
-    let q = q.mul_add(r, T::splat(Q2[3]));
-    let q = q.mul_add(r, T::splat(Q2[2]));
-    let q = q.mul_add(r, T::splat(Q2[1]));
-    let q = q.mul_add(r, T::splat(Q2[0]));
-    r.mul_add(q, T::splat(1.0)) * shifted.pow2_of_shifted()
+    let q = s.mul_add(s.splat(Q2[5]), r, s.splat(Q2[4]));
+    let q = s.mul_add(q, r, s.splat(Q2[3]));
+    let q = s.mul_add(q, r, s.splat(Q2[2]));
+    let q = s.mul_add(q, r, s.splat(Q2[1]));
+    let q = s.mul_add(q, r, s.splat(Q2[0]));
+    s.mul_add(r, q, s.splat(1.0)) * s.pow2_of_shifted(shifted)
 }
 
 /// `e^x` for one `f32`, bit-identical to each lane of [`exp_in_place`].
@@ -96,7 +107,13 @@ pub(crate) fn exp2_nonpositive_lanes<T: Elementwise>(x: T) -> T {
 /// ```
 #[inline]
 pub fn exp(x: f32) -> f32 {
-    exp_lanes(x)
+    dispatch!(|s| first_lane(s, exp_lanes(s, s.splat(x))))
+}
+
+/// Lane 0 of `v`.
+#[inline(always)]
+pub(crate) fn first_lane<const L: usize, S: Simd<L>>(s: S, v: S::V) -> f32 {
+    s.to_array(v).first().copied().unwrap_or(0.0)
 }
 
 /// `e^x` in place over a slice, vectorized; each element as [`exp`].
@@ -109,12 +126,17 @@ pub fn exp(x: f32) -> f32 {
 /// assert_eq!(xs[2], 0.0);
 /// ```
 pub fn exp_in_place(xs: &mut [f32]) {
-    let (body, tail) = xs.as_chunks_mut::<LANES>();
+    dispatch!(|s| exp_slice(s, xs))
+}
+
+/// [`exp_in_place`] on backend `s`.
+#[inline(always)]
+fn exp_slice<const L: usize, S: Simd<L>>(s: S, xs: &mut [f32]) {
+    let (body, tail) = xs.as_chunks_mut::<L>();
     for chunk in body {
-        simd::store(exp_lanes(simd::load(chunk)), chunk);
+        s.store(exp_lanes(s, s.load(chunk)), chunk);
     }
-    let v: F32s = simd::load_padded(tail, 0.0);
-    simd::store_partial(exp_lanes(v), tail);
+    s.store_partial(exp_lanes(s, s.load_padded(tail, 0.0)), tail);
 }
 
 /// Scalar reference: `libm::expf` (correctly rounded in practice, < 1 ulp).
@@ -129,6 +151,7 @@ pub fn exp_reference(x: f32) -> f32 {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::simd::each_backend;
 
     /// Distance in units in the last place between two finite, same-sign floats.
     fn ulps(a: f32, b: f32) -> u32 {
@@ -171,60 +194,69 @@ mod tests {
         }
     }
 
-    #[test]
-    fn exp2_nonpositive_special_values() {
-        assert_eq!(exp2_nonpositive_lanes(0.0f32).to_bits(), 1.0f32.to_bits());
-        assert_eq!(exp2_nonpositive_lanes(-0.0f32).to_bits(), 1.0f32.to_bits());
-        assert_eq!(exp2_nonpositive_lanes(-1.0f32), 0.5);
-        assert_eq!(exp2_nonpositive_lanes(-126.0f32), f32::MIN_POSITIVE);
-        assert_eq!(exp2_nonpositive_lanes(f32::NEG_INFINITY).to_bits(), 0);
-        assert_eq!(exp2_nonpositive_lanes(-127.0f32).to_bits(), 0);
-        assert_eq!(exp2_nonpositive_lanes(-1e30f32).to_bits(), 0);
-        assert!(exp2_nonpositive_lanes(f32::NAN).is_nan());
-        let lanes = exp2_nonpositive_lanes(simd::load_padded(&[f32::NAN, -0.5, f32::NEG_INFINITY], f32::NAN));
-        let mut out = [0.0; LANES];
-        simd::store(lanes, &mut out);
-        assert!(out[0].is_nan() && out[2] == 0.0 && out.get(3).is_none_or(|x| x.is_nan()));
-        assert_eq!(out[1], exp2_nonpositive_lanes(-0.5f32));
+    /// `exp2_nonpositive` on one value, on backend `s`.
+    fn exp2_one<const L: usize, S: Simd<L>>(s: S, x: f32) -> f32 {
+        first_lane(s, exp2_nonpositive(s, s.splat(x)))
     }
 
-    /// Max error of `exp2_nonpositive_lanes` in ulp of the correctly rounded
+    #[test]
+    fn exp2_nonpositive_special_values() {
+        each_backend!(|s| {
+            assert_eq!(exp2_one(s, 0.0).to_bits(), 1.0f32.to_bits());
+            assert_eq!(exp2_one(s, -0.0).to_bits(), 1.0f32.to_bits());
+            assert_eq!(exp2_one(s, -1.0), 0.5);
+            assert_eq!(exp2_one(s, -126.0), f32::MIN_POSITIVE);
+            assert_eq!(exp2_one(s, f32::NEG_INFINITY).to_bits(), 0);
+            assert_eq!(exp2_one(s, -127.0).to_bits(), 0);
+            assert_eq!(exp2_one(s, -1e30).to_bits(), 0);
+            assert!(exp2_one(s, f32::NAN).is_nan());
+            let lanes = s.to_array(exp2_nonpositive(s, s.load_padded(&[f32::NAN, -0.5, f32::NEG_INFINITY], f32::NAN)));
+            assert!(lanes[0].is_nan() && lanes[2] == 0.0 && lanes[3..].iter().all(|x| x.is_nan()));
+            assert_eq!(lanes[1], exp2_one(s, -0.5));
+        });
+    }
+
+    /// Max error of `exp2_nonpositive` in ulp of the correctly rounded
     /// `2^x`, over every `f32` in `[-126, -2^-30]` (below `2^-30` in
-    /// magnitude the result must be `1` or its neighbour below); vector
-    /// lanes are checked bit-identical to the scalar path on a sweep.
-    /// Release builds only (3·10⁸ points).
+    /// magnitude the result must be `1` or its neighbour below), on every
+    /// backend, `L` values per call. Release builds only (3·10⁸ points).
     #[cfg(not(debug_assertions))]
     #[test]
     fn exp2_nonpositive_error() {
         extern crate std;
-        let mut worst = 0.0f64;
-        let mut bits = (-(2.0f32.powi(-30))).to_bits();
-        let last = (-126.0f32).to_bits();
-        while bits <= last {
-            let x = f32::from_bits(bits);
-            let got = exp2_nonpositive_lanes(x) as f64;
-            let want = libm::exp2(x as f64);
-            let ulp = f64::from(f32::EPSILON) * libm::exp2(libm::floor(libm::log2(want)));
-            worst = worst.max((got - want).abs() / ulp);
-            bits += 1;
-        }
-        assert!(worst <= 2.0, "exp2_nonpositive: {worst} ulp");
-        for t in [1e-30f32, 1e-10, 2e-9] {
-            assert!(exp2_nonpositive_lanes(-t) == 1.0 || exp2_nonpositive_lanes(-t) == 1.0 - f32::EPSILON / 2.0);
-        }
-        let mut xs = [0.0f32; 64];
-        for (i, x) in xs.iter_mut().enumerate() {
-            *x = -126.0 + 1.97 * i as f32;
-        }
-        for chunk in xs.chunks_exact(LANES) {
-            let mut out = [0.0; LANES];
-            let arr: &[f32; LANES] = chunk.try_into().unwrap();
-            simd::store(exp2_nonpositive_lanes(simd::load(arr)), &mut out);
-            for (x, y) in chunk.iter().zip(&out) {
-                assert_eq!(exp2_nonpositive_lanes(*x).to_bits(), y.to_bits());
+        // The backends round in two ways only (fused `mul_add` or not): one
+        // exhaustive sweep for each.
+        let mut swept = [false; 2];
+        each_backend!(|s| if !core::mem::replace(&mut swept[usize::from(fused(s))], true) {
+            let mut worst = 0.0f64;
+            let first = (-(2.0f32.powi(-30))).to_bits();
+            let last = (-126.0f32).to_bits();
+            let mut bits = first;
+            while bits <= last {
+                let xs: [f32; _] = core::array::from_fn(|i| f32::from_bits((bits + i as u32).min(last)));
+                let got = s.to_array(exp2_nonpositive(s, s.load(&xs)));
+                for (x, y) in xs.iter().zip(got) {
+                    let want = libm::exp2(*x as f64);
+                    let ulp = f64::from(f32::EPSILON) * libm::exp2(libm::floor(libm::log2(want)));
+                    worst = worst.max((y as f64 - want).abs() / ulp);
+                }
+                bits += xs.len() as u32;
             }
-        }
-        std::println!("exp2_nonpositive max error: {worst:.3} ulp");
+            assert!(worst <= 2.0, "{}: exp2_nonpositive {worst} ulp", backend_name(s));
+            for t in [1e-30f32, 1e-10, 2e-9] {
+                let y = exp2_one(s, -t);
+                assert!(y == 1.0 || y == 1.0 - f32::EPSILON / 2.0);
+            }
+            std::println!("{}: exp2_nonpositive max error {worst:.3} ulp", backend_name(s));
+        });
+    }
+
+    fn backend_name<const L: usize, S: Simd<L>>(_: S) -> &'static str {
+        S::BACKEND.name()
+    }
+
+    fn fused<const L: usize, S: Simd<L>>(_: S) -> bool {
+        S::FUSED
     }
 
     #[test]

@@ -1,12 +1,7 @@
 //! Projection over tokens: `out = x·Wᵀ + b`, PyTorch's `nn.Linear` with the
 //! weight in its native `[out_features, in_features]` layout.
 
-use crate::simd::{self, F32s, LANES};
-
-/// Tokens one register tile covers: each weight load feeds this many FMAs.
-const TILE_TOKENS: usize = 4;
-/// Output features one register tile covers: each input load feeds this many FMAs.
-const TILE_OUTPUTS: usize = 4;
+use crate::simd::{Simd, dispatch};
 
 /// `out[t][o] = bias[o] + Σᵢ x[t][i] · weight[o][i]`: PyTorch's `nn.Linear`
 /// (`y = x·Wᵀ + b`) over a block of tokens, with `weight` row-major
@@ -18,14 +13,17 @@ const TILE_OUTPUTS: usize = 4;
 /// computed; the rest of `out` is left untouched. Missing bias entries count
 /// as `0`; `bias: None` means no bias. `in_features == 0` writes nothing.
 ///
-/// Register-blocked: a tile of four tokens × four output rows keeps sixteen
-/// vector accumulators, so each weight load is reused by four tokens and each
-/// input load by four output rows. Every output is computed with the same
-/// operation order whatever tile it falls in (so one token alone gives
-/// bit-for-bit the row it gets in a block): one vector accumulator over the
-/// `in_features / L` full lanes in order, the zero-padded tail, a lane
-/// reduction, then the bias. Error per output as [`crate::kernels::dot_rows`]:
-/// `γ(n/L + log₂L + 2) · (|b| + Σ|x·w|)` with `γ(k) = k·2⁻²⁴`.
+/// A register-blocked GEMM that reads both operands in place (no packing):
+/// a tile of `MR` tokens × `NR` weight rows (4 × 3 with 16 vector registers,
+/// 6 × 4 with 32) keeps `MR·NR` accumulators along `in_features`, so each
+/// weight vector loaded feeds `MR` FMAs and each input vector `NR`; weight
+/// rows are taken in blocks that stay in L2 while every token passes. Every
+/// output is computed with the same operation order whatever tile it falls
+/// in (so one token alone, a decode step, gives bit for bit the row it gets
+/// in a block): one vector accumulator over the `in_features / L` full lanes
+/// in order, the zero-padded tail, a lane reduction (halving tree), then the
+/// bias. Error per output: `γ(n/L + log₂L + 2) · (|b| + Σ|x·w|)` with
+/// `γ(k) = k·2⁻²⁴`.
 ///
 /// ```
 /// // 2 tokens of 3 features → 2 outputs; weight is [out=2, in=3].
@@ -43,180 +41,184 @@ pub fn linear(x: &[f32], weight: &[f32], bias: Option<&[f32]>, out: &mut [f32], 
         return;
     };
     let tokens = x.len().checked_div(in_features).unwrap_or(0).min(by_out);
+    let projection = Projection {
+        weight: weight.get(..n_out * in_features).unwrap_or_default(),
+        bias: bias.unwrap_or_default(),
+        n_in: in_features,
+        n_out,
+    };
     let x = x.get(..tokens * in_features).unwrap_or_default();
-    let weight = weight.get(..n_out * in_features).unwrap_or_default();
     let out = out.get_mut(..tokens * n_out).unwrap_or_default();
-    let bias = bias.unwrap_or_default();
-
-    let panel = panel_tokens(in_features);
-    // Zips over `&mut` chunk iterators (here and below): the by-value zip of
-    // two chunk iterators divides by the chunk size, a panic path whenever
-    // `Zip::new` is not inlined (opt-level "s"/"z").
-    let (mut x_panels, mut y_panels) = (x.chunks(size(in_features, panel)), out.chunks_mut(size(n_out, panel)));
-    for (xs, ys) in (&mut x_panels).zip(&mut y_panels) {
-        token_panel(xs, weight, bias, ys, in_features, n_out);
-    }
+    dispatch!(|s| projection.apply(s, x, in_features, out, n_out))
 }
 
-/// Tokens per panel: as many whole tiles as fit in [`PANEL_BYTES`], at least one tile.
-fn panel_tokens(n_in: usize) -> usize {
-    let fit = PANEL_BYTES / (n_in * core::mem::size_of::<f32>()).max(1);
-    (fit / TILE_TOKENS).max(1) * TILE_TOKENS
+/// One `nn.Linear`: `weight` is `n_out` rows of `n_in`, `bias` up to `n_out`
+/// values (missing ones are 0).
+#[derive(Clone, Copy)]
+pub(crate) struct Projection<'a> {
+    pub(crate) weight: &'a [f32],
+    pub(crate) bias: &'a [f32],
+    pub(crate) n_in: usize,
+    pub(crate) n_out: usize,
 }
 
-/// Input bytes one panel keeps in L1 while the weight rows stream past it:
-/// each group of four weight rows is loaded from L2 once per panel and
-/// reused from L1 by every tile of the panel.
-const PANEL_BYTES: usize = 16 * 1024;
+/// Bytes of weight rows kept in L2 while every token passes over them.
+const WEIGHT_BLOCK_BYTES: usize = 128 * 1024;
 
-/// A panel of tokens (`xs`, whole rows of `n_in`) against every weight row:
-/// for each group of four weight rows, every four-token tile; then the
-/// panel's last one to three tokens one at a time.
-fn token_panel(xs: &[f32], weight: &[f32], bias: &[f32], ys: &mut [f32], n_in: usize, n_out: usize) {
-    let has_tail = !n_in.is_multiple_of(LANES);
-    let tiled = xs.len().checked_div(n_in).unwrap_or(0) / TILE_TOKENS * TILE_TOKENS;
-    let (x_tiled, x_rest) = xs.split_at_checked(tiled * n_in).unwrap_or((&[], xs));
-    let (y_tiled, y_rest) = ys.split_at_mut_checked(tiled * n_out).unwrap_or_default();
-    let mut w_groups = weight.chunks_exact(size(n_in, TILE_OUTPUTS));
-    let mut first = 0;
-    for group in &mut w_groups {
-        if tiled == 0 {
-            break;
+impl Projection<'_> {
+    /// `out[t·out_stride + o] = bias[o] + x[t·x_stride ..]·weight[o]` for every
+    /// whole input row of `x` that has a whole output row in `out`.
+    #[inline(always)]
+    pub(crate) fn apply<const L: usize, S: Simd<L>>(
+        &self,
+        s: S,
+        x: &[f32],
+        x_stride: usize,
+        out: &mut [f32],
+        out_stride: usize,
+    ) {
+        if S::REGISTERS >= 32 {
+            self.gemm::<L, S, 6, 4>(s, x, x_stride, out, out_stride);
+        } else if S::REGISTERS >= 16 {
+            self.gemm::<L, S, 4, 3>(s, x, x_stride, out, out_stride);
+        } else {
+            self.gemm::<L, S, 2, 2>(s, x, x_stride, out, out_stride);
         }
-        let w = split_rows::<TILE_OUTPUTS>(group, n_in).map(|r| r.as_chunks::<LANES>());
-        let w_tails = tails(&w, has_tail);
-        let b = bias.get(first..).unwrap_or_default();
-        let mut x_tiles = x_tiled.chunks_exact(size(n_in, TILE_TOKENS));
-        let mut y_tiles = y_tiled.chunks_exact_mut(size(n_out, TILE_TOKENS));
-        for (xt, yt) in (&mut x_tiles).zip(&mut y_tiles) {
-            let acc = tile4(split_rows::<TILE_TOKENS>(xt, n_in), &w);
-            let (mut x_rows, mut y_rows) = (xt.chunks_exact(size(n_in, 1)), yt.chunks_exact_mut(size(n_out, 1)));
-            for ((row, x), y) in acc.iter().zip(&mut x_rows).zip(&mut y_rows) {
-                let y = y.get_mut(first..).unwrap_or_default();
-                store_sums(row, tail(x.as_chunks::<LANES>().1), &w_tails, b, y);
+    }
+
+    /// The blocked GEMM with `MR × NR` register tiles.
+    #[inline(always)]
+    fn gemm<const L: usize, S: Simd<L>, const MR: usize, const NR: usize>(
+        &self,
+        s: S,
+        x: &[f32],
+        x_stride: usize,
+        out: &mut [f32],
+        out_stride: usize,
+    ) {
+        let (n_in, n_out) = (self.n_in, self.n_out);
+        if n_in == 0 || n_out == 0 || x_stride < n_in || out_stride < n_out {
+            return;
+        }
+        let block_rows = (WEIGHT_BLOCK_BYTES / (n_in * 4)).max(1).div_ceil(NR) * NR;
+        let mut first = 0;
+        // `&mut` iterators throughout: the by-value zip of chunk iterators
+        // divides by the chunk size out of line at opt-level "s"/"z", a
+        // panic path the no-panic proof rejects.
+        for block in &mut self.weight.chunks(size(block_rows, n_in)) {
+            let rows = block.len() / n_in;
+            let mut rows_in = x.chunks(x_stride).map_while(|r| r.get(..n_in)).zip(out.chunks_mut(out_stride));
+            loop {
+                let mut xt: [&[f32]; MR] = [&[]; MR];
+                let mut yt: [&mut [f32]; MR] = core::array::from_fn(|_| &mut [][..]);
+                let mut n = 0;
+                for ((xs, ys), (x, y)) in xt.iter_mut().zip(yt.iter_mut()).zip(&mut rows_in) {
+                    (*xs, *ys) = (x, y);
+                    n += 1;
+                }
+                if n == MR {
+                    self.token_tile::<L, S, MR, NR>(s, &xt, yt, block, first, rows);
+                    continue;
+                }
+                for (x, y) in xt.iter().zip(yt).take(n) {
+                    self.token_tile::<L, S, 1, NR>(s, &[x], [y], block, first, rows);
+                }
+                break;
+            }
+            first += rows;
+        }
+    }
+
+    /// Outputs `first .. first + rows` (the weight rows of `block`) of `MR` tokens.
+    #[inline(always)]
+    fn token_tile<const L: usize, S: Simd<L>, const MR: usize, const NR: usize>(
+        &self,
+        s: S,
+        x: &[&[f32]; MR],
+        mut y: [&mut [f32]; MR],
+        block: &[f32],
+        first: usize,
+        rows: usize,
+    ) {
+        let n_in = self.n_in;
+        let mut groups = block.chunks_exact(NR * n_in);
+        let mut o = first;
+        for group in &mut groups {
+            let w: [&[f32]; NR] = split_rows(group, n_in);
+            let sums = dot_tile::<L, S, MR, NR>(s, x, &w);
+            self.store(&sums, &mut y, o);
+            o += NR;
+        }
+        for w in &mut groups.remainder().chunks_exact(n_in) {
+            let sums = dot_tile::<L, S, MR, 1>(s, x, &[w]);
+            self.store(&sums, &mut y, o);
+            o += 1;
+        }
+        debug_assert_eq!(o, first + rows, "every weight row of the block is used");
+    }
+
+    /// `y[t][o + j] = bias[o + j] + sums[t][j]`.
+    #[inline(always)]
+    fn store<const MR: usize, const NR: usize>(&self, sums: &[[f32; NR]; MR], y: &mut [&mut [f32]; MR], o: usize) {
+        let bias = self.bias.get(o..).unwrap_or_default();
+        for (row, y) in sums.iter().zip(y.iter_mut()) {
+            let y = y.get_mut(o..).unwrap_or_default();
+            for (j, (y, &sum)) in y.iter_mut().zip(row).enumerate() {
+                *y = bias.get(j).copied().unwrap_or(0.0) + sum;
             }
         }
-        first += TILE_OUTPUTS;
     }
-    // Weight rows past the last full group (out_features not a multiple of 4).
-    for (o, w) in (first..).zip(w_groups.remainder().chunks_exact(size(n_in, 1))) {
-        let b = bias.get(o).copied().unwrap_or(0.0);
-        let (mut x_rows, mut y_rows) = (x_tiled.chunks_exact(size(n_in, 1)), y_tiled.chunks_exact_mut(size(n_out, 1)));
-        for (x, y) in (&mut x_rows).zip(&mut y_rows) {
-            if let Some(y) = y.get_mut(o) {
-                *y = b + single_dot(x, w);
+}
+
+/// `MR × NR` dot products of whole rows: `sums[t][o] = Σᵢ x[t][i]·w[o][i]`,
+/// each in the documented order.
+#[inline(always)]
+fn dot_tile<const L: usize, S: Simd<L>, const MR: usize, const NR: usize>(
+    s: S,
+    x: &[&[f32]; MR],
+    w: &[&[f32]; NR],
+) -> [[f32; NR]; MR] {
+    const UNROLL: usize = 4;
+    let mut acc = [[s.zero(); NR]; MR];
+    let xv = x.map(|r| r.as_chunks::<L>());
+    let wv = w.map(|r| r.as_chunks::<L>());
+    let steps = xv[0].0.len();
+    let xq = xv.map(|(v, _)| v.as_chunks::<UNROLL>().0);
+    let wq = wv.map(|(v, _)| v.as_chunks::<UNROLL>().0);
+    // Four vectors per row per bounds check.
+    for c in 0..steps / UNROLL {
+        let a: [[[f32; L]; UNROLL]; MR] = core::array::from_fn(|t| xq[t].get(c).copied().unwrap_or([[0.0; L]; UNROLL]));
+        let b: [[[f32; L]; UNROLL]; NR] = core::array::from_fn(|o| wq[o].get(c).copied().unwrap_or([[0.0; L]; UNROLL]));
+        for u in 0..UNROLL {
+            let bv: [S::V; NR] = core::array::from_fn(|o| s.load(&b[o][u]));
+            for (acc, a) in acc.iter_mut().zip(&a) {
+                let av = s.load(&a[u]);
+                for (acc, &bv) in acc.iter_mut().zip(&bv) {
+                    *acc = s.mul_add(av, bv, *acc);
+                }
             }
         }
     }
-    let (mut x_rows, mut y_rows) = (x_rest.chunks_exact(size(n_in, 1)), y_rest.chunks_exact_mut(size(n_out, 1)));
-    for (x, y) in (&mut x_rows).zip(&mut y_rows) {
-        single_token(x, weight, bias, y, n_in);
-    }
-}
-
-/// One token against every weight row (a decode step's projections): four
-/// weight rows per pass over the token, as [`crate::kernels::dot_rows`] does.
-fn single_token(x: &[f32], weight: &[f32], bias: &[f32], y: &mut [f32], n_in: usize) {
-    let n_out = y.len();
-    let x_tail = tail(x.as_chunks::<LANES>().1);
-    let mut w_groups = weight.chunks_exact(size(n_in, TILE_OUTPUTS));
-    let mut y_groups = y.chunks_exact_mut(TILE_OUTPUTS);
-    let mut b_groups = bias.chunks(TILE_OUTPUTS);
-    for (group, ys) in (&mut w_groups).zip(&mut y_groups) {
-        let w = split_rows::<TILE_OUTPUTS>(group, n_in).map(|r| r.as_chunks::<LANES>());
-        let acc = tile1(x, &w);
-        store_sums(&acc, x_tail, &tails(&w, x_tail.is_some()), b_groups.next().unwrap_or_default(), ys);
-    }
-    let rest = y_groups.into_remainder();
-    let first = n_out.saturating_sub(rest.len());
-    for ((o, w), y) in (first..).zip(w_groups.remainder().chunks_exact(size(n_in, 1))).zip(rest) {
-        *y = bias.get(o).copied().unwrap_or(0.0) + single_dot(x, w);
-    }
-}
-
-/// The zero-padded tails of a group's rows (zeros, unused, when rows are whole vectors).
-#[inline(always)]
-fn tails(w: &Group<'_>, has_tail: bool) -> [F32s; TILE_OUTPUTS] {
-    if has_tail { w.map(|(_, t)| simd::load_padded(t, 0.0)) } else { [simd::splat(0.0); TILE_OUTPUTS] }
-}
-
-/// Whole vectors and tail of each of a group's four weight rows.
-type Group<'a> = [(&'a [[f32; LANES]], &'a [f32]); TILE_OUTPUTS];
-
-/// The register tile: four tokens × four weight rows in sixteen vector
-/// accumulators over the rows' whole vectors, in order. Per step: four
-/// weight loads and four input loads feed sixteen FMAs.
-#[inline(always)]
-fn tile4(xs: [&[f32]; TILE_TOKENS], w: &Group<'_>) -> [[F32s; TILE_OUTPUTS]; TILE_TOKENS] {
-    let [(w0, _), (w1, _), (w2, _), (w3, _)] = *w;
-    let [x0, x1, x2, x3] = xs.map(|x| x.as_chunks::<LANES>().0);
-    let mut acc = [[simd::splat(0.0); TILE_OUTPUTS]; TILE_TOKENS];
-    let xs = x0.iter().zip(x1).zip(x2).zip(x3);
-    let ws = w0.iter().zip(w1).zip(w2).zip(w3);
-    for ((((a0, a1), a2), a3), (((b0, b1), b2), b3)) in xs.zip(ws) {
-        let w = [b0, b1, b2, b3].map(simd::load);
-        for (row, a) in acc.iter_mut().zip([a0, a1, a2, a3]) {
-            let a = simd::load(a);
-            for (s, &w) in row.iter_mut().zip(&w) {
-                *s = simd::mul_add(a, w, *s);
+    for c in steps / UNROLL * UNROLL..steps {
+        let bv: [S::V; NR] = core::array::from_fn(|o| s.load(wv[o].0.get(c).unwrap_or(&[0.0; L])));
+        for (acc, (xr, _)) in acc.iter_mut().zip(&xv) {
+            let av = s.load(xr.get(c).unwrap_or(&[0.0; L]));
+            for (acc, &bv) in acc.iter_mut().zip(&bv) {
+                *acc = s.mul_add(av, bv, *acc);
             }
         }
     }
-    acc
-}
-
-/// One token × four weight rows: the same accumulation for a single row.
-#[inline(always)]
-fn tile1(x: &[f32], w: &Group<'_>) -> [F32s; TILE_OUTPUTS] {
-    let [(w0, _), (w1, _), (w2, _), (w3, _)] = *w;
-    let mut acc = [simd::splat(0.0); TILE_OUTPUTS];
-    for ((((a, b0), b1), b2), b3) in x.as_chunks::<LANES>().0.iter().zip(w0).zip(w1).zip(w2).zip(w3) {
-        let a = simd::load(a);
-        for (s, w) in acc.iter_mut().zip([b0, b1, b2, b3]) {
-            *s = simd::mul_add(a, simd::load(w), *s);
+    let tails_x = xv.map(|(_, t)| t);
+    if !tails_x[0].is_empty() {
+        let bt: [S::V; NR] = core::array::from_fn(|o| s.load_padded(wv[o].1, 0.0));
+        for (acc, t) in acc.iter_mut().zip(tails_x) {
+            let at = s.load_padded(t, 0.0);
+            for (acc, &bt) in acc.iter_mut().zip(&bt) {
+                *acc = s.mul_add(at, bt, *acc);
+            }
         }
     }
-    acc
-}
-
-/// `y[o] = bias[o] + Σ(acc[o] + x_tail·w_tail[o])` for the outputs of one tile row.
-#[inline(always)]
-fn store_sums(acc: &[F32s; TILE_OUTPUTS], x_tail: Tail, w_tails: &[F32s; TILE_OUTPUTS], bias: &[f32], y: &mut [f32]) {
-    let mut bias = bias.iter();
-    for ((y, &a), &w_tail) in y.iter_mut().zip(acc).zip(w_tails) {
-        let b = bias.next().copied().unwrap_or(0.0);
-        *y = b + finish(a, x_tail, w_tail);
-    }
-}
-
-/// The zero-padded last partial vector of an input row, if the row has one.
-type Tail = Option<F32s>;
-
-/// Loads the padded tail of a row, `None` when the row is whole vectors.
-#[inline(always)]
-fn tail(t: &[f32]) -> Tail {
-    (!t.is_empty()).then(|| simd::load_padded(t, 0.0))
-}
-
-/// Adds the tail product (if any) to an accumulator and reduces its lanes.
-#[inline(always)]
-fn finish(acc: F32s, x_tail: Tail, w_tail: F32s) -> f32 {
-    simd::reduce_add(match x_tail {
-        Some(x) => simd::mul_add(x, w_tail, acc),
-        None => acc,
-    })
-}
-
-/// One output with exactly the operation order of a tile lane.
-#[inline(always)]
-fn single_dot(x: &[f32], w: &[f32]) -> f32 {
-    let (xv, xt) = x.as_chunks::<LANES>();
-    let (wv, wt) = w.as_chunks::<LANES>();
-    let mut acc = simd::splat(0.0);
-    for (a, b) in xv.iter().zip(wv) {
-        acc = simd::mul_add(simd::load(a), simd::load(b), acc);
-    }
-    finish(acc, tail(xt), simd::load_padded(wt, 0.0))
+    acc.map(|row| row.map(|a| s.reduce_add(a)))
 }
 
 /// `rows · len` as a chunk size: saturating, and never 0 (a zero size is
@@ -230,8 +232,7 @@ fn size(len: usize, rows: usize) -> usize {
 #[inline(always)]
 fn split_rows<const N: usize>(block: &[f32], n: usize) -> [&[f32]; N] {
     let mut rows = [&[][..]; N];
-    let mut chunks = block.chunks_exact(size(n, 1));
-    for (slot, row) in rows.iter_mut().zip(&mut chunks) {
+    for (slot, row) in rows.iter_mut().zip(&mut block.chunks_exact(n.max(1))) {
         *slot = row;
     }
     rows
@@ -323,13 +324,14 @@ mod tests {
     }
 
     #[test]
-    fn long_rows_split_into_several_panels() {
-        // 1031 inputs: panels of 4 tokens (16 KiB / 4124 B), so 11 tokens are
-        // panels of 4, 4 and 3, each with a partial last vector.
+    fn long_rows_split_into_several_weight_blocks() {
+        // 1031 inputs: a 128 KiB weight block holds 31 rows (rounded up to
+        // whole tiles), so 70 outputs take three blocks; 11 tokens are tiles
+        // of whole and partial size, each row with a partial last vector.
         const N_IN: usize = 1031;
         const TOKENS: usize = 11;
-        const N_OUT: usize = 6;
-        assert_eq!(panel_tokens(N_IN), 4);
+        const N_OUT: usize = 70;
+        assert!(N_OUT * N_IN * 4 > 2 * WEIGHT_BLOCK_BYTES);
         let mut x = [0.0f32; TOKENS * N_IN];
         let mut w = [0.0f32; N_OUT * N_IN];
         for (i, v) in x.iter_mut().enumerate() {
@@ -338,7 +340,7 @@ mod tests {
         for (i, v) in w.iter_mut().enumerate() {
             *v = (i as f32 * 0.029).cos() * 0.05;
         }
-        let b = [0.5, -0.25, 0.125, 1.0, -1.0, 2.0];
+        let b: [f32; N_OUT] = core::array::from_fn(|i| i as f32 * 0.125 - 4.0);
         let (mut got, mut want) = ([0.0; TOKENS * N_OUT], [0.0; TOKENS * N_OUT]);
         linear(&x, &w, Some(&b), &mut got, N_IN);
         linear_reference(&x, &w, Some(&b), &mut want, N_IN);

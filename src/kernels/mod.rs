@@ -27,11 +27,17 @@ mod exp;
 mod linear;
 mod online;
 mod softmax;
+mod tile;
 
 pub use accumulate::{axpy, axpy_reference, axpy_rows, scale};
+pub(crate) use accumulate::{axpy_with, scale_with};
 pub use dot::{dot, dot_reference, dot_rows};
-pub(crate) use exp::exp2_nonpositive_lanes;
+
+pub(crate) use exp::{exp2_nonpositive, first_lane};
+
 pub use exp::{exp, exp_in_place, exp_reference};
 pub use linear::{linear, linear_reference};
 pub use online::OnlineSoftmax;
+pub(crate) use softmax::softmax_with;
 pub use softmax::{softmax, softmax_reference};
+pub(crate) use tile::{rows_times_panel, weights_times_rows};

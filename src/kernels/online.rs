@@ -1,8 +1,9 @@
 //! Online (streaming) softmax: running max, running sum, rescaled accumulator.
 
-use super::exp::exp;
+use super::accumulate::{axpy_rows_with, scale_with};
+use super::exp::{exp_lanes, first_lane};
 use super::softmax::{exp_shifted_sum, max_value, shift_for};
-use super::{axpy_rows, scale};
+use crate::simd::{Simd, dispatch};
 
 /// State of a softmax computed one block of scores at a time
 /// (Milakov & Gimelshein 2018; FlashAttention-2's per-row loop).
@@ -95,10 +96,17 @@ impl OnlineSoftmax {
     /// assert!((rescale - 0.5).abs() < 1e-7 && second[0] == 1.0);
     /// ```
     pub fn update(&mut self, scores: &mut [f32]) -> f32 {
-        let new_max = self.max.max(max_value(scores));
+        dispatch!(|s| self.update_with(s, scores))
+    }
+
+    /// [`update`](Self::update) on backend `s`.
+    #[inline(always)]
+    fn update_with<const L: usize, S: Simd<L>>(&mut self, s: S, scores: &mut [f32]) -> f32 {
+        let block_max = max_value(s, scores);
+        let new_max = if block_max > self.max { block_max } else { self.max };
         let shift = shift_for(new_max);
-        let block_sum = exp_shifted_sum(scores, shift);
-        let rescale = if self.max == new_max { 1.0 } else { exp(self.max - shift) };
+        let block_sum = exp_shifted_sum(s, scores, shift);
+        let rescale = if self.max == new_max { 1.0 } else { first_lane(s, exp_lanes(s, s.splat(self.max - shift))) };
         self.sum = self.sum * rescale + block_sum;
         self.max = new_max;
         rescale
@@ -119,11 +127,13 @@ impl OnlineSoftmax {
     /// assert_eq!(acc, [2.0, 3.0]);
     /// ```
     pub fn accumulate(&mut self, scores: &mut [f32], rows: &[f32], acc: &mut [f32]) {
-        let rescale = self.update(scores);
-        if rescale != 1.0 {
-            scale(acc, rescale);
-        }
-        axpy_rows(acc, scores, rows);
+        dispatch!(|s| {
+            let rescale = self.update_with(s, scores);
+            if rescale != 1.0 {
+                scale_with(s, acc, rescale);
+            }
+            axpy_rows_with(s, acc, scores, rows);
+        })
     }
 
     /// Normalises the accumulator once at the end: `acc /= sum`, or all zeros
@@ -139,7 +149,7 @@ impl OnlineSoftmax {
         if self.sum == 0.0 {
             acc.fill(0.0);
         } else {
-            scale(acc, 1.0 / self.sum);
+            super::scale(acc, 1.0 / self.sum);
         }
     }
 }

@@ -1,7 +1,8 @@
 //! Max-subtracted softmax in place, the exact three-pass form.
 
+use super::accumulate::scale_with;
 use super::exp::exp_lanes;
-use crate::simd::{self, LANES};
+use crate::simd::{Simd, dispatch};
 
 /// `xs ← softmax(xs)`: `exp(xᵢ − max) / Σⱼ exp(xⱼ − max)`, in three
 /// vectorized passes (max; exponentials and their sum; scaling).
@@ -30,12 +31,18 @@ use crate::simd::{self, LANES};
 /// assert_eq!(masked, [0.0; 3]);
 /// ```
 pub fn softmax(xs: &mut [f32]) {
-    let max = max_value(xs);
-    let sum = exp_shifted_sum(xs, shift_for(max));
+    dispatch!(|s| softmax_with(s, xs))
+}
+
+/// [`softmax`] on backend `s`.
+#[inline(always)]
+pub(crate) fn softmax_with<const L: usize, S: Simd<L>>(s: S, xs: &mut [f32]) {
+    let max = max_value(s, xs);
+    let sum = exp_shifted_sum(s, xs, shift_for(max));
     if sum == 0.0 {
         xs.fill(0.0);
     } else {
-        super::scale(xs, 1.0 / sum);
+        scale_with(s, xs, 1.0 / sum);
     }
 }
 
@@ -48,7 +55,7 @@ pub fn softmax(xs: &mut [f32]) {
 /// assert_eq!(x, [0.5, 0.5]);
 /// ```
 pub fn softmax_reference(xs: &mut [f32]) {
-    let max = xs.iter().copied().fold(f32::NEG_INFINITY, f32::max);
+    let max = xs.iter().fold(f32::NEG_INFINITY, |m, &x| if x > m { x } else { m });
     let shift = shift_for(max);
     let mut sum = 0.0;
     for x in xs.iter_mut() {
@@ -70,29 +77,31 @@ pub(crate) fn shift_for(max: f32) -> f32 {
 
 /// Largest non-NaN element, `−∞` for an empty slice (or all NaN). NaN
 /// elements are ignored here; the exponentials turn them into a NaN sum.
-pub(crate) fn max_value(xs: &[f32]) -> f32 {
-    let (body, tail) = xs.as_chunks::<LANES>();
-    let mut m = simd::load_padded(tail, f32::NEG_INFINITY);
+#[inline(always)]
+pub(crate) fn max_value<const L: usize, S: Simd<L>>(s: S, xs: &[f32]) -> f32 {
+    let (body, tail) = xs.as_chunks::<L>();
+    let mut m = s.load_padded(tail, f32::NEG_INFINITY);
     for chunk in body {
-        m = simd::max(m, simd::load(chunk));
+        m = s.max(s.load(chunk), m);
     }
-    simd::reduce_max(m)
+    s.reduce_max(m)
 }
 
 /// `xs[i] ← exp(xs[i] − shift)`, returning the sum of the new values.
 /// Tail lanes are padded with `−∞`, which contribute exactly `0`.
-pub(crate) fn exp_shifted_sum(xs: &mut [f32], shift: f32) -> f32 {
-    let s = simd::splat(shift);
-    let (body, tail) = xs.as_chunks_mut::<LANES>();
-    let mut sum = simd::splat(0.0);
+#[inline(always)]
+pub(crate) fn exp_shifted_sum<const L: usize, S: Simd<L>>(s: S, xs: &mut [f32], shift: f32) -> f32 {
+    let shift = s.splat(shift);
+    let (body, tail) = xs.as_chunks_mut::<L>();
+    let mut sum = s.splat(0.0);
     for chunk in body {
-        let e = exp_lanes(simd::load(chunk) - s);
-        simd::store(e, chunk);
-        sum += e;
+        let e = exp_lanes(s, s.load(chunk) - shift);
+        s.store(e, chunk);
+        sum = sum + e;
     }
-    let e = exp_lanes(simd::load_padded(tail, f32::NEG_INFINITY) - s);
-    simd::store_partial(e, tail);
-    simd::reduce_add(sum + e)
+    let e = exp_lanes(s, s.load_padded(tail, f32::NEG_INFINITY) - shift);
+    s.store_partial(e, tail);
+    s.reduce_add(sum + e)
 }
 
 #[cfg(test)]

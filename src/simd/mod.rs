@@ -1,145 +1,150 @@
 //! The only module that knows lane widths and target features.
 //!
-//! One vector type, [`F32s`], is chosen at compile time from the target
-//! features the build enables:
+//! Every kernel and engine is generic over one trait, [`Simd`], implemented
+//! by a zero-sized token per backend:
 //!
-//! | build | type | lanes |
-//! |---|---|---:|
-//! | `avx512f` (e.g. `-C target-cpu=native` on Zen 4/5) | `wide::f32x16` | 16 |
-//! | `avx` (e.g. `-C target-cpu=haswell`) | `wide::f32x8` | 8 |
-//! | `sse2` (x86_64 default), `neon` (aarch64), `simd128` (wasm32) | `wide::f32x4` | 4 |
-//! | anything else (Cortex-M, RISC-V), or feature `force-scalar` | portable `[f32; 4]` lanes | 4 |
+//! | backend | token | lanes | registers | fused `mul_add` | compiled when |
+//! |---|---|---:|---:|---|---|
+//! | `f32x16` | `x86::Avx512` | 16 | 32 | yes | x86-64 with feature `runtime-dispatch` (default), or `avx512f` enabled |
+//! | `f32x8` | `x86::Avx2` | 8 | 16 | yes | x86-64 with `runtime-dispatch`, or `avx2,fma,f16c` enabled |
+//! | `f32x4` | `wide4::Wide4` | 4 | 16 | on aarch64 | SSE2 (x86-64), NEON (aarch64), simd128 (wasm32) |
+//! | `scalar` | `portable::Portable` | 4 | 8 | no | always (the only one on Cortex-M, RISC-V, and under `force-scalar`) |
 //!
-//! `mul_add` fuses (one rounding) only where the target has FMA (`fma` on
-//! x86, always on aarch64 through `wide`); the scalar backend always computes
-//! `a * b + c` with two roundings. Results therefore differ in the last bits
-//! between builds, never more than the bounds the kernels document.
+//! `build.rs` decides which are compiled (the crate's one `cfg` ladder);
+//! [`select`] picks one per public call (`dispatch!`), at run time on x86-64
+//! (cpuid, detected once and cached in an atomic) and at compile time
+//! elsewhere. Adding a backend takes a token file here implementing [`Simd`],
+//! a `build.rs` line, a [`Backend`] variant and an arm in `select::choice`
+//! and `dispatch!`.
 //!
-//! Everything else in the crate is written against the free functions below,
-//! so a new backend is one more `cfg` arm here.
+//! Arithmetic is the same on every backend except where it must differ:
+//! `mul_add` fuses (one rounding) only where [`Simd::FUSED`]. `max`, `min`
+//! and the selections are exact, so they give the same bits everywhere.
 
-// The portable backend runs where `wide` has no vector unit to use, and
-// everywhere under `force-scalar`; the two conditions below are exact negations.
-#[cfg_attr(
-    any(
-        feature = "force-scalar",
-        not(any(
-            target_feature = "sse2",
-            all(target_arch = "aarch64", target_feature = "neon"),
-            all(target_arch = "wasm32", target_feature = "simd128")
-        ))
-    ),
-    path = "scalar.rs"
-)]
-#[cfg_attr(
-    not(any(
-        feature = "force-scalar",
-        not(any(
-            target_feature = "sse2",
-            all(target_arch = "aarch64", target_feature = "neon"),
-            all(target_arch = "wasm32", target_feature = "simd128")
-        ))
-    )),
-    path = "wide_backend.rs"
-)]
-mod backend;
+mod portable;
+pub(crate) mod select;
+#[cfg(sdpa_wide4)]
+mod wide4;
+#[cfg(any(sdpa_avx2, sdpa_avx512))]
+#[allow(unsafe_code)] // the crate's only unsafe code; see its module docs
+mod x86;
 
-pub(crate) use backend::*;
+pub(crate) use select::dispatch;
+#[cfg(test)]
+pub(crate) use select::each_backend;
+#[cfg(feature = "std")]
+pub use select::with_backend;
+pub use select::{Backend, Unsupported, backend, set_backend};
 
-/// Name of the backend this build uses, for reports and benchmarks.
-///
-/// ```
-/// let name = sdpa::backend();
-/// assert!(["f32x16", "f32x8", "f32x4", "scalar"].contains(&name));
-/// ```
-pub const fn backend() -> &'static str {
-    BACKEND
-}
-
-/// Loads a vector whose missing tail lanes are `pad`.
-#[inline(always)]
-pub(crate) fn load_padded(tail: &[f32], pad: f32) -> F32s {
-    let mut lanes = [pad; LANES];
-    for (lane, &x) in lanes.iter_mut().zip(tail) {
-        *lane = x;
-    }
-    load(&lanes)
-}
-
-/// Stores the first `tail.len()` lanes of `v` into `tail`.
-#[inline(always)]
-pub(crate) fn store_partial(v: F32s, tail: &mut [f32]) {
-    let mut lanes = [0.0; LANES];
-    store(v, &mut lanes);
-    for (dst, &x) in tail.iter_mut().zip(&lanes) {
-        *dst = x;
-    }
-}
-
-/// Operations the elementwise math kernels (exp) need, implemented both for
-/// one `f32` and for a whole [`F32s`], so the scalar function and every
-/// vector lane run the same algorithm.
-pub(crate) trait Elementwise:
-    Copy + core::ops::Add<Output = Self> + core::ops::Sub<Output = Self> + core::ops::Mul<Output = Self>
-{
-    fn splat(x: f32) -> Self;
-    /// `self * b + c`, fused where the backend fuses.
-    fn mul_add(self, b: Self, c: Self) -> Self;
-    /// Clamps to `[lo, hi]`; NaN lanes may become anything (callers restore them).
-    fn clamp_to(self, lo: f32, hi: f32) -> Self;
-    /// `then` in the lanes where `self < lo`, `otherwise` elsewhere (NaN
-    /// lanes take `otherwise`).
-    fn select_below(self, lo: f32, then: Self, otherwise: Self) -> Self;
-    /// `max(self, lo)`, keeping NaN lanes NaN.
-    fn max_keep_nan(self, lo: f32) -> Self;
-    /// `2^n` from `self = n + ROUNDING_SHIFTER` (`n` integral in `[-127, 127]`),
-    /// built from the exponent bits; `n = -127` gives `+0`.
-    fn pow2_of_shifted(self) -> Self;
-    /// `2^n` for integral `n` in `[-126, 127]`, built from the exponent bits.
-    fn pow2i(self) -> Self;
-    /// `other` in the lanes where `self` is NaN, `value` elsewhere.
-    fn nan_or(self, value: Self) -> Self;
-}
-
-impl Elementwise for f32 {
-    #[inline(always)]
-    fn splat(x: f32) -> Self {
-        x
-    }
-    #[inline(always)]
-    fn mul_add(self, b: Self, c: Self) -> Self {
-        mul_add_one(self, b, c)
-    }
-    #[inline(always)]
-    fn clamp_to(self, lo: f32, hi: f32) -> Self {
-        self.max(lo).min(hi)
-    }
-    #[inline(always)]
-    fn select_below(self, lo: f32, then: Self, otherwise: Self) -> Self {
-        if self < lo { then } else { otherwise }
-    }
-    #[inline(always)]
-    fn max_keep_nan(self, lo: f32) -> Self {
-        if self < lo { lo } else { self }
-    }
-    #[inline(always)]
-    fn pow2_of_shifted(self) -> Self {
-        f32::from_bits(pow2_bits(self.to_bits()))
-    }
-    #[inline(always)]
-    fn pow2i(self) -> Self {
-        f32::from_bits(pow2_bits((self + ROUNDING_SHIFTER).to_bits()))
-    }
-    #[inline(always)]
-    fn nan_or(self, value: Self) -> Self {
-        if self.is_nan() { self } else { value }
-    }
-}
+use core::ops::{Add, Mul, Sub};
 
 /// Adding then subtracting this rounds an `f32` with `|x| < 2^22` to the
 /// nearest integer, ties to even, in the default rounding mode; the integer
 /// then sits in the low mantissa bits of the sum.
 pub(crate) const ROUNDING_SHIFTER: f32 = 12_582_912.0; // 1.5 * 2^23
+
+/// A SIMD backend with `L` lanes of `f32`: a zero-sized token whose
+/// existence proves the CPU can run it, and the vector operations the
+/// kernels use.
+///
+/// Semantics every implementation follows exactly (so results differ
+/// between backends only through [`FUSED`](Self::FUSED)):
+/// - `max(a, b)` is `a > b ? a : b` per lane, `min(a, b)` is `a < b ? a : b`:
+///   a NaN in `a` gives `b`, equal values (±0) give `b`;
+/// - `reduce_add` and `reduce_max` fold the upper half of the lanes into the
+///   lower half, `log₂L` times (`reduce_max` with `max(upper, lower)`).
+pub(crate) trait Simd<const L: usize>: Copy {
+    /// `L` lanes of `f32`.
+    type V: Copy + Add<Output = Self::V> + Sub<Output = Self::V> + Mul<Output = Self::V>;
+
+    /// The backend's name, as [`Backend::name`] gives it.
+    const BACKEND: Backend;
+    /// Vector registers the tilings may plan on.
+    const REGISTERS: usize;
+    /// Whether `mul_add` rounds once.
+    const FUSED: bool;
+
+    /// Runs `f` with this backend's target features enabled, so that the
+    /// vector operations inlined into it compile to its instructions. Every
+    /// function that is not inlined into a dispatched call re-enters the
+    /// backend through this.
+    fn vectorize<R>(self, f: impl FnOnce() -> R) -> R;
+
+    /// All lanes `x`.
+    fn splat(self, x: f32) -> Self::V;
+    /// One whole vector.
+    fn load(self, lanes: &[f32; L]) -> Self::V;
+    /// Stores one whole vector.
+    fn store(self, v: Self::V, lanes: &mut [f32; L]);
+    /// `a * b + c`, one rounding where [`FUSED`](Self::FUSED).
+    fn mul_add(self, a: Self::V, b: Self::V, c: Self::V) -> Self::V;
+    /// `a > b ? a : b` per lane.
+    fn max(self, a: Self::V, b: Self::V) -> Self::V;
+    /// `a < b ? a : b` per lane.
+    fn min(self, a: Self::V, b: Self::V) -> Self::V;
+    /// `then` where `a < b`, `otherwise` elsewhere (NaN lanes: `otherwise`).
+    fn select_lt(self, a: Self::V, b: Self::V, then: Self::V, otherwise: Self::V) -> Self::V;
+    /// `then` where `a == b`, `otherwise` elsewhere.
+    fn select_eq(self, a: Self::V, b: Self::V, then: Self::V, otherwise: Self::V) -> Self::V;
+    /// `then` where `a` is NaN, `otherwise` elsewhere.
+    fn select_nan(self, a: Self::V, then: Self::V, otherwise: Self::V) -> Self::V;
+    /// `2^n` from `v = n + ROUNDING_SHIFTER` (`n` integral in `[-127, 127]`),
+    /// built from the exponent bits: `(bits(v) << 23) + (127 << 23)`;
+    /// `n = -127` gives `+0`.
+    fn pow2_of_shifted(self, v: Self::V) -> Self::V;
+    /// Sum of the lanes by the halving tree.
+    fn reduce_add(self, v: Self::V) -> f32;
+    /// Maximum of the lanes by the halving tree (NaN lanes lose to numbers).
+    fn reduce_max(self, v: Self::V) -> f32;
+
+    /// Lane `j` = the sum of the lanes of `v[j]`, each by a fixed pairwise
+    /// tree of `log₂L` levels (the halving tree here; the x86 backends use
+    /// their transposing adds, which pair adjacent lanes first).
+    #[inline(always)]
+    fn reduce_add_each(self, v: [Self::V; L]) -> Self::V {
+        self.load(&v.map(|v| self.reduce_add(v)))
+    }
+
+    /// All lanes `0`.
+    #[inline(always)]
+    fn zero(self) -> Self::V {
+        self.splat(0.0)
+    }
+
+    /// Loads a vector whose lanes past `tail.len()` are `pad`.
+    #[inline(always)]
+    fn load_padded(self, tail: &[f32], pad: f32) -> Self::V {
+        let mut lanes = [pad; L];
+        for (lane, &x) in lanes.iter_mut().zip(tail) {
+            *lane = x;
+        }
+        self.load(&lanes)
+    }
+
+    /// Stores the first `tail.len()` lanes of `v` into `tail`.
+    #[inline(always)]
+    fn store_partial(self, v: Self::V, tail: &mut [f32]) {
+        let mut lanes = [0.0; L];
+        self.store(v, &mut lanes);
+        for (dst, &x) in tail.iter_mut().zip(&lanes) {
+            *dst = x;
+        }
+    }
+
+    /// The lanes as an array.
+    #[inline(always)]
+    fn to_array(self, v: Self::V) -> [f32; L] {
+        let mut lanes = [0.0; L];
+        self.store(v, &mut lanes);
+        lanes
+    }
+
+    /// `0` where `v` is `−∞`, `v` elsewhere (NaN stays NaN).
+    #[inline(always)]
+    fn zero_if_neg_inf(self, v: Self::V) -> Self::V {
+        self.select_eq(v, self.splat(f32::NEG_INFINITY), self.zero(), v)
+    }
+}
 
 /// Bits of `2^n` from the bits of `n + ROUNDING_SHIFTER`: the shift drops the
 /// shifter's own bits (all above bit 9) and moves `n` into the exponent field.
@@ -147,3 +152,6 @@ pub(crate) const ROUNDING_SHIFTER: f32 = 12_582_912.0; // 1.5 * 2^23
 pub(crate) const fn pow2_bits(shifted_bits: u32) -> u32 {
     (shifted_bits << 23).wrapping_add(127 << 23)
 }
+
+#[cfg(test)]
+mod tests;

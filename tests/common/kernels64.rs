@@ -62,7 +62,7 @@ pub fn axpy_unfused(acc: f32, w: f32, x: f32) -> f32 {
 /// where the target has FMA (x86 `fma`, always on aarch64); the portable
 /// scalar backend never does. See `src/simd/mod.rs`.
 pub fn fused() -> bool {
-    sdpa::backend() != "scalar" && cfg!(any(target_feature = "fma", target_arch = "aarch64"))
+    sdpa::backend().fused_mul_add()
 }
 
 /// One element of `axpy` rounded as this build rounds it.
@@ -72,11 +72,7 @@ pub fn axpy_as_built(acc: f32, w: f32, x: f32) -> f32 {
 
 /// Lanes of this build's vector type, from [`sdpa::backend`].
 pub fn lanes() -> usize {
-    match sdpa::backend() {
-        "f32x16" => 16,
-        "f32x8" => 8,
-        _ => 4,
-    }
+    sdpa::backend().lanes()
 }
 
 /// Same bits, treating every NaN as equal to every other NaN.

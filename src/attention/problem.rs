@@ -1,26 +1,82 @@
-//! What one query row may see: its key range, mask row, bias row and position.
+//! An attention problem, and what one query row of it may see: its key
+//! range, mask row, bias row and position.
 
+use crate::kernels::scale_with;
 use crate::options::{Alignment, Bias, Mask, Settings};
+use crate::simd::Simd;
 use core::ops::Range;
 
-/// A validated attention problem on flat row-major slices.
+/// Rows of `width` values, `stride` apart, in `data`: a matrix that may be
+/// a view into a larger one (a head inside a fused projection).
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Rows<'a> {
+    pub(crate) data: &'a [f32],
+    pub(crate) stride: usize,
+    pub(crate) width: usize,
+}
+
+impl<'a> Rows<'a> {
+    /// Contiguous rows of `width` values.
+    pub(crate) const fn contiguous(data: &'a [f32], width: usize) -> Self {
+        Rows { data, stride: width, width }
+    }
+
+    /// Row `i` (empty past the end: the invariants rule that out).
+    #[inline(always)]
+    pub(crate) fn row(&self, i: usize) -> &'a [f32] {
+        let row = i.checked_mul(self.stride).and_then(|at| self.data.get(at..at.checked_add(self.width)?));
+        debug_assert!(row.is_some(), "row {i} of a view holding {} values", self.data.len());
+        row.unwrap_or_default()
+    }
+}
+
+/// A validated attention problem.
 ///
 /// Invariants (established by the const-generic API through types, by the
-/// runtime API through checks): every dimension is non-zero, `q`, `k`, `v`
-/// hold `nq·d`, `nk·d`, `nk·dv` values, and a mask or bias holds `nq·nk`
-/// (per query) or `nk` (per key) values.
+/// runtime API through checks): every dimension is non-zero, `q` holds `nq`
+/// rows of `d`, `k` holds `nk` rows of `d`, `v` holds `nk` rows of `dv`, and
+/// a mask or bias holds `nq·nk` (per query) or `nk` (per key) values.
 #[derive(Clone, Copy)]
 pub(crate) struct Problem<'a> {
     pub(crate) nq: usize,
     pub(crate) nk: usize,
     pub(crate) d: usize,
     pub(crate) dv: usize,
-    pub(crate) q: &'a [f32],
-    pub(crate) k: &'a [f32],
-    pub(crate) v: &'a [f32],
+    pub(crate) q: Rows<'a>,
+    pub(crate) k: Rows<'a>,
+    pub(crate) v: Rows<'a>,
     pub(crate) settings: Settings,
     pub(crate) mask: Option<Mask<'a>>,
     pub(crate) bias: Option<Bias<'a>>,
+}
+
+/// Output rows of `width` values, `stride` apart: where an engine writes
+/// rows `first_row ..` of a problem.
+pub(crate) struct OutRows<'a> {
+    pub(crate) data: &'a mut [f32],
+    pub(crate) stride: usize,
+    pub(crate) width: usize,
+}
+
+impl<'a> OutRows<'a> {
+    /// Contiguous rows of `width` values.
+    pub(crate) fn contiguous(data: &'a mut [f32], width: usize) -> Self {
+        OutRows { data, stride: width, width }
+    }
+
+    /// Whole rows held.
+    pub(crate) fn len(&self) -> usize {
+        match self.data.len().checked_sub(self.width) {
+            Some(rest) => rest / self.stride.max(1) + 1,
+            None => 0,
+        }
+    }
+
+    /// The rows, each `width` long, at most `n`.
+    pub(crate) fn rows(&mut self, n: usize) -> impl Iterator<Item = &mut [f32]> {
+        let width = self.width;
+        self.data.chunks_mut(self.stride.max(1)).take(n).map_while(move |r| r.get_mut(..width))
+    }
 }
 
 /// Everything the engine needs to know about query row `i`.
@@ -42,15 +98,15 @@ pub(crate) struct RowPlan<'a> {
 impl<'a> Problem<'a> {
     /// The scale the settings ask for, `1/√D` by default.
     pub(crate) fn scale(&self) -> f32 {
-        match self.settings.scale {
-            Some(s) => s,
-            None => 1.0 / libm::sqrtf(self.d as f32),
-        }
+        self.settings.scale_for(self.d)
     }
 
     /// The plan for query row `i`, or `None` past the last row.
     pub(crate) fn row(&self, i: usize, scale: f32) -> Option<RowPlan<'a>> {
-        let query = self.q.get(i * self.d..(i + 1) * self.d)?;
+        if i >= self.nq {
+            return None;
+        }
+        let query = self.q.row(i);
         let position = self.position(i);
         let row = |len: usize| i * len..(i + 1) * len;
         Some(RowPlan {
@@ -70,7 +126,7 @@ impl<'a> Problem<'a> {
     }
 
     /// Key-axis position `p(i)` of query `i`.
-    fn position(&self, i: usize) -> isize {
+    pub(crate) fn position(&self, i: usize) -> isize {
         let i = to_isize(i);
         match self.settings.alignment {
             Alignment::TopLeft => i,
@@ -79,7 +135,7 @@ impl<'a> Problem<'a> {
     }
 
     /// Keys `j` with `j ≤ p` (causal) and `p − left ≤ j ≤ p + right` (window).
-    fn key_range(&self, p: isize) -> Range<usize> {
+    pub(crate) fn key_range(&self, p: isize) -> Range<usize> {
         let mut lo = 0isize;
         let mut hi = to_isize(self.nk);
         if self.settings.causal {
@@ -113,22 +169,23 @@ impl RowPlan<'_> {
 
     /// Scales raw dot products `scores` of keys `first..` and adds ALiBi and bias.
     #[inline]
-    pub(crate) fn finish_scores(&self, first: usize, scores: &mut [f32]) {
-        crate::kernels::scale(scores, self.scale);
+    #[inline(always)]
+    pub(crate) fn finish_scores<const L: usize, S: Simd<L>>(&self, s: S, first: usize, scores: &mut [f32]) {
+        scale_with(s, scores, self.scale);
         if let Some((slope, p)) = self.alibi {
-            for (j, s) in (first..).zip(scores.iter_mut()) {
-                *s -= slope * p.abs_diff(to_isize(j)) as f32;
+            for (j, x) in (first..).zip(scores.iter_mut()) {
+                *x -= slope * p.abs_diff(to_isize(j)) as f32;
             }
         }
         if let Some(bias) = self.bias {
-            for (s, b) in scores.iter_mut().zip(bias.get(first..).unwrap_or_default()) {
-                *s += b;
+            for (x, b) in scores.iter_mut().zip(bias.get(first..).unwrap_or_default()) {
+                *x += b;
             }
         }
     }
 }
 
 /// `usize` to `isize`, saturating (shapes never get near `isize::MAX`).
-fn to_isize(x: usize) -> isize {
+pub(crate) fn to_isize(x: usize) -> isize {
     isize::try_from(x).unwrap_or(isize::MAX)
 }

@@ -1,0 +1,118 @@
+//! The one place that decides which engine runs a problem, once per call,
+//! from an exhaustive look at its settings (a new setting does not compile
+//! here until it is decided for). The choice depends on the problem and the
+//! backend only, never on the rows asked for, so row ranges reassemble the
+//! whole bit for bit.
+
+use super::problem::{OutRows, Problem};
+use super::{rows, tiled, tiny};
+use crate::options::Settings;
+use crate::simd::Simd;
+
+/// The attention engines (test support: see [`with_engine`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Engine {
+    /// Keys in lanes, for small const shapes with nothing masked.
+    Tiny,
+    /// Blocks of queries in lanes with GEMM register tiles; range masks only.
+    Tiled,
+    /// One query row at a time; every mask, bias and ALiBi.
+    Rows,
+}
+
+/// What in a problem limits the engines that can take it.
+struct Needs {
+    /// A boolean mask, an additive bias or ALiBi: per-key masking or terms.
+    per_key: bool,
+    /// A causal mask or a window: key ranges per query.
+    ranges: bool,
+}
+
+fn needs(problem: &Problem<'_>) -> Needs {
+    // Exhaustive on purpose: a new setting must be decided for here.
+    let Settings { scale: _, causal, alignment: _, window, alibi_slope } = problem.settings;
+    Needs {
+        per_key: problem.mask.is_some() || problem.bias.is_some() || alibi_slope.is_some(),
+        ranges: causal || window.is_some(),
+    }
+}
+
+/// Whether `engine` can compute `problem` on backend `S` (`tiny_fits`: the
+/// const dimensions fit the tiny engine).
+fn accepts<const L: usize, S: Simd<L>>(engine: Engine, problem: &Problem<'_>, tiny_fits: bool) -> bool {
+    let needs = needs(problem);
+    match engine {
+        Engine::Tiny => tiny_fits && !needs.per_key && !needs.ranges,
+        // The portable backend keeps the row engine: less stack and code.
+        Engine::Tiled => S::REGISTERS >= 16 && !needs.per_key && problem.d <= tiled::MAX_D,
+        Engine::Rows => true,
+    }
+}
+
+/// The engine for `problem`: the override of [`with_engine`] if it accepts
+/// the problem, else tiny where it fits, tiled where there are queries to
+/// fill half a vector, else rows.
+fn choose<const L: usize, S: Simd<L>>(problem: &Problem<'_>, tiny_fits: bool) -> Engine {
+    #[cfg(feature = "std")]
+    if let Some(engine) = OVERRIDE.with(|o| o.get()).filter(|&e| accepts::<L, S>(e, problem, tiny_fits)) {
+        return engine;
+    }
+    if accepts::<L, S>(Engine::Tiny, problem, tiny_fits) {
+        Engine::Tiny
+    } else if accepts::<L, S>(Engine::Tiled, problem, tiny_fits) && problem.nq * 2 >= L {
+        Engine::Tiled
+    } else {
+        Engine::Rows
+    }
+}
+
+/// Rows `first_row ..` of `problem` into `out`, runtime dimensions.
+#[inline(always)]
+pub(crate) fn attend<const L: usize, S: Simd<L>>(s: S, problem: &Problem<'_>, first_row: usize, out: OutRows<'_>) {
+    let dims = tiny::RuntimeDims { nk: problem.nk, d: problem.d, dv: problem.dv };
+    match choose::<L, S>(problem, tiny::fits(dims.nk, dims.d, dims.dv)) {
+        Engine::Tiny => s.vectorize(
+            #[inline(always)]
+            || tiny::attend(s, dims, problem, first_row, out),
+        ),
+        Engine::Tiled => tiled::attend(s, problem, first_row, out),
+        Engine::Rows => rows::attend(s, problem, first_row, out),
+    }
+}
+
+/// [`attend`] for const dimensions, where the tiny engine is specialised by
+/// them (a thin wrapper otherwise: the other engines are shared).
+#[inline(always)]
+pub(crate) fn attend_const<const L: usize, S: Simd<L>, const NK: usize, const D: usize, const DV: usize>(
+    s: S,
+    problem: &Problem<'_>,
+    first_row: usize,
+    out: OutRows<'_>,
+) {
+    match choose::<L, S>(problem, tiny::fits(NK, D, DV)) {
+        Engine::Tiny => tiny::attend(s, tiny::ConstDims::<NK, D, DV>, problem, first_row, out),
+        Engine::Tiled => tiled::attend(s, problem, first_row, out),
+        Engine::Rows => rows::attend(s, problem, first_row, out),
+    }
+}
+
+#[cfg(feature = "std")]
+std::thread_local! {
+    static OVERRIDE: core::cell::Cell<Option<Engine>> = const { core::cell::Cell::new(None) };
+}
+
+/// Runs `f` with this thread's attention calls on `engine` wherever it
+/// accepts the problem (elsewhere the usual choice), for tests that run
+/// every engine on every problem it takes. Not a tuning knob: the
+/// automatic choice is the fast one.
+#[cfg(feature = "std")]
+pub fn with_engine<R>(engine: Engine, f: impl FnOnce() -> R) -> R {
+    struct Restore(Option<Engine>);
+    impl Drop for Restore {
+        fn drop(&mut self) {
+            OVERRIDE.with(|o| o.set(self.0));
+        }
+    }
+    let _restore = Restore(OVERRIDE.with(|o| o.replace(Some(engine))));
+    f()
+}
