@@ -70,12 +70,8 @@ if [ "$(references "$lib")" != 0 ]; then
     fail "a panic is reachable from an exported function (libsdpa_capi.a references $PROOF_SYMBOL)"
 fi
 echo "no-panic proof: libsdpa_capi.a (every exported function) has no reference to the panic handler's symbol"
-firmware() { # $1 = output, rest = extra flags
-    local elf=$1
-    shift
-    arm-none-eabi-gcc "${ARM_FLAGS[@]}" "${C_FLAGS[@]}" -Os -ffunction-sections -fdata-sections -nostdlib \
-        -nostartfiles -T tests/firmware/link.ld "$@" tests/firmware/main.c "$lib" -Wl,--gc-sections \
-        -Wl,-z,noexecstack -lgcc -o "$elf"
+firmware() { # $1 = output, rest = extra flags for main.c (the build is shared with firmware/scripts/count.sh)
+    tests/firmware/build.sh "$lib" "$@"
 }
 firmware tests/build/firmware.elf
 arm-none-eabi-size tests/build/firmware.elf
@@ -83,6 +79,9 @@ timeout 300 qemu-system-arm -machine mps2-an386 -cpu cortex-m4 -nographic -monit
     -semihosting-config enable=on,target=native -kernel tests/build/firmware.elf 2>&1 | tee tests/build/firmware.log ||
     fail "the C firmware failed on QEMU"
 grep -Eq '^[0-9]+ passed, 0 failed$' tests/build/firmware.log || fail "the C firmware did not report its checks"
+# The peer's expf must be newlib's (the build traces where it came from).
+arm-none-eabi-nm tests/build/firmware.elf >tests/build/nm.txt
+grep -q ' T __ieee754_expf$' tests/build/nm.txt || fail "the C peer's expf is not newlib's"
 
 step "the proof can fail: a library with a deliberate panic (feature canary) must not link"
 cargo build --release --target thumbv7em-none-eabihf --features no-panic-proof,canary --target-dir target/canary

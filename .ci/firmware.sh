@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
 # Firmware proof (issue 6): sdpa on an emulated Cortex-M4F, its stack, its
-# flash, and a link-time proof that no panic is reachable. Runs from a clean
+# flash, and a link-time proof that no panic is reachable; exact instruction
+# counts against a C peer and a cycle estimate (issue 13). Runs from a clean
 # machine as root: installs its own targets and tools. Everything it builds
-# lives in firmware/ (its own workspace, outside the sdpa crate's build).
+# lives in firmware/ (its own workspace, outside the sdpa crate's build),
+# except the C ABI library the C firmware links (capi/target).
 set -euo pipefail
 cd "$(dirname "$0")/../firmware"
 export CARGO_TERM_COLOR=never
@@ -10,12 +12,29 @@ export CARGO_TERM_COLOR=never
 step() { printf '\n=== firmware: %s\n' "$*"; }
 fail() { printf 'firmware: FAILED: %s\n' "$*" >&2; exit 1; }
 
+# Flash limits of issue 13: .text bytes of one attention instance
+# (size_one - size_base) per opt-level. Enforced when SIZE_GATE=fail.
+declare -A ATTENTION_TEXT_LIMIT=([3]=7168 [s]=6144)
+# The gates that report today and fail once switched on: firmware/gates,
+# each overridable by an environment variable of the same name.
+gate() {
+    local value=${!1:-}
+    [ -n "$value" ] || value=$(sed -n "s/^$1=//p" gates)
+    case "$value" in report | fail) echo "$value" ;; *) fail "firmware/gates: $1 must be report or fail, not '$value'" ;; esac
+}
+LIBCALL_GATE=$(gate LIBCALL_GATE)
+SIZE_GATE=$(gate SIZE_GATE)
+
 step "targets and tools"
 rustup component add rustfmt clippy
 rustup target add thumbv7em-none-eabihf thumbv6m-none-eabi riscv32imac-unknown-none-elf wasm32-unknown-unknown
-if ! command -v qemu-system-arm >/dev/null || ! command -v arm-none-eabi-size >/dev/null || ! command -v wasm-objdump >/dev/null; then
+if ! command -v qemu-system-arm >/dev/null || ! command -v arm-none-eabi-size >/dev/null || ! command -v wasm-objdump >/dev/null ||
+    ! command -v gcc >/dev/null || ! command -v arm-none-eabi-gcc >/dev/null ||
+    [ ! -f "$(arm-none-eabi-gcc -mcpu=cortex-m4 -mfloat-abi=hard -mfpu=fpv4-sp-d16 -print-file-name=libm.a 2>/dev/null)" ]; then
     apt-get update
-    DEBIAN_FRONTEND=noninteractive apt-get install -y qemu-system-arm binutils-arm-none-eabi wabt
+    # gcc: the QEMU plugin; gcc-arm-none-eabi and newlib: the C firmware and its C peer.
+    DEBIAN_FRONTEND=noninteractive apt-get install -y qemu-system-arm binutils-arm-none-eabi wabt gcc gcc-arm-none-eabi \
+        libnewlib-arm-none-eabi
 fi
 python3 -c "import numpy" 2>/dev/null || python3 -m pip install --quiet numpy
 qemu-system-arm --version | head -n 1
@@ -27,6 +46,7 @@ git diff --exit-code -- cortex-m4f/src/expected.rs
 step "format and lints of the firmware crates"
 cargo fmt --all -- --check
 cargo clippy --bins -- -D warnings
+cargo clippy --bin bench --target thumbv6m-none-eabi -- -D warnings # its Cortex-M0 (board_microbit) variant
 
 step "the firmware on QEMU mps2-an386 (Cortex-M4F): correctness, stack, instructions"
 cargo build --release --bins
@@ -37,6 +57,13 @@ timeout 600 cargo run --release --bin report | tee "$report"
 grep -q '^firmware: PASS$' "$report" || fail "the firmware did not report PASS"
 grep -q 'instructions executed per call' "$report" || fail "no instruction counts (QEMU without -icount?)"
 
+step "exact instructions per call (QEMU plugin): sdpa (Rust API, C ABI) vs a C peer, cycle estimate, committed figures"
+# Builds shared/tools/qemu-insn-count beside the repository, runs the bench
+# firmwares (Cortex-M4F and Cortex-M0) under it, prints the tables, and fails
+# if a count exceeds firmware/insn-counts.json by more than 2 %
+# (bash firmware/scripts/count.sh --update rewrites that file).
+bash scripts/count.sh
+
 step "code size (arm-none-eabi-size; .text and .rodata in bytes)"
 cargo build --profile release-s --bins
 section() { arm-none-eabi-size -A "$1" | awk -v s="$2" '$1 == s { print $2 }'; }
@@ -45,7 +72,7 @@ for profile in release release-s; do
     level=$([ "$profile" = release ] && echo 3 || echo s)
     dir=target/thumbv7em-none-eabihf/$profile
     declare -A text=()
-    for bin in size_base size_one size_two size_three report; do
+    for bin in size_base size_one size_two size_three size_decode report; do
         text[$bin]=$(section "$dir/$bin" .text)
         printf '| %s | %s | %s | %s |\n' "$level" "$bin" "${text[$bin]}" "$(section "$dir/$bin" .rodata)"
     done
@@ -55,6 +82,8 @@ for profile in release release-s; do
     printf '| %s | one attention instance (size_one - size_base) | %d | |\n' "$level" "$one"
     printf '| %s | second shape (size_two - size_one) | %d | |\n' "$level" "$second"
     printf '| %s | third shape (size_three - size_two) | %d | |\n' "$level" "$third"
+    decode=$((text[size_decode] - text[size_base]))
+    printf '| %s | one layer decode instance (size_decode - size_base: D 32, 2 heads, KV cache 32, RoPE) | %d | |\n' "$level" "$decode"
     # Thin generics: shapes share one engine. A further shape costs its thin
     # wrapper only, and the second shape costs less than a copy of the engine.
     [ "$third" -le 1024 ] || fail "opt-level $level: a third shape adds $third B of .text (> 1024 B): the engine is being copied per shape"
@@ -63,7 +92,29 @@ for profile in release release-s; do
     disasm=$(arm-none-eabi-objdump -d "$dir/size_one")
     grep -Eq 'v(mla|fma)\.f32' <<<"$disasm" || fail "no FPU multiply-accumulate in size_one"
     ! grep -q '__aeabi_fmul' <<<"$disasm" || fail "soft-float calls in the thumbv7em-none-eabihf build"
+    # Issue 13's limit (SIZE_GATE in firmware/gates).
+    limit=${ATTENTION_TEXT_LIMIT[$level]}
+    if [ "$one" -gt "$limit" ]; then
+        [ "$SIZE_GATE" = fail ] && fail "opt-level $level: one attention instance is $one B of .text, over the limit of $limit B"
+        echo "opt-level $level: one attention instance is $one B of .text, over the limit of $limit B (SIZE_GATE=report: not enforced yet)"
+    else
+        echo "opt-level $level: one attention instance is $one B of .text, within the limit of $limit B"
+    fi
 done
+
+step "library calls in one attention instance (disassembly; LIBCALL_GATE=$LIBCALL_GATE in firmware/gates)"
+# fmaxf, fminf, expf, memset and __aeabi_mem* reachable from size_one's main,
+# minus those of size_base (the probe's own zeroed inputs). A report until
+# LIBCALL_GATE=fail; the decode probe is listed for information only.
+libcall_failed=0
+for profile in release release-s; do
+    dir=target/thumbv7em-none-eabihf/$profile
+    flag=()
+    [ "$LIBCALL_GATE" = fail ] && flag=(--fail)
+    python3 -B scripts/libcalls.py "$dir/size_one" --minus "$dir/size_base" "${flag[@]}" || libcall_failed=1
+    python3 -B scripts/libcalls.py "$dir/size_decode" --minus "$dir/size_base"
+done
+[ "$libcall_failed" = 0 ] || fail "one attention instance calls fmaxf, fminf, expf, memset or __aeabi_mem* (LIBCALL_GATE=fail)"
 
 step "no reachable panic: the public API linked with a panic handler that cannot link"
 locate() { # $1 = profile; lists the functions that still call into core's panic machinery

@@ -1,45 +1,25 @@
 /*
  * C firmware for a Cortex-M4F linked against libsdpa_capi.a built for
  * thumbv7em-none-eabihf: a vector table, a reset handler (copies .data,
- * zeroes .bss, turns the FPU on) and no C library. It calls every exported
+ * zeroes .bss, turns the FPU on); newlib's libm and libc only for the
+ * benchmark's C peer and float64 reference (bench.c). It calls every exported
  * function, so linking it with the library's `no-panic-proof` panic handler
  * (a call to a symbol defined nowhere) and --gc-sections proves that no
  * panic is reachable from any of them. On QEMU (-machine mps2-an386
  * -semihosting) it also runs: numpy's seed toy, a causal property, the
  * llama-style layer's forward and decode against numpy, and refusals; it
- * exits 0 only if every check passes.
+ * exits 0 only if every check passes. Then the instruction-count benchmark
+ * of issue 13 (bench.c: sdpa_attention and the C peer of peer.c on five
+ * workloads, checked against float64).
  *
- * Build and run: see .ci/capi.sh.
+ * Build: build.sh; run: see .ci/capi.sh.
  */
+#include "bench.h"
 #include "sdpa.h"
+#include "semihost.h"
 #include "vectors.h"
 
 #include <stdint.h>
-
-/* ---- semihosting (ARM's debug channel; QEMU implements it) ---- */
-static int semihost(int op, const void *arg) {
-    register int r0 __asm__("r0") = op;
-    register const void *r1 __asm__("r1") = arg;
-    __asm__ volatile("bkpt 0xAB" : "+r"(r0) : "r"(r1) : "memory");
-    return r0;
-}
-static void print(const char *s) { semihost(0x04, s); } /* SYS_WRITE0 */
-static void print_uint(unsigned long n) {
-    char text[24];
-    int i = 22;
-    text[23] = 0;
-    do {
-        text[i--] = (char)('0' + n % 10);
-        n /= 10;
-    } while (n && i >= 0);
-    print(text + i + 1);
-}
-static void stop(int ok) {
-    /* SYS_EXIT: ADP_Stopped_ApplicationExit ends QEMU with status 0, RunTimeErrorUnknown with 1. */
-    semihost(0x18, (const void *)(uintptr_t)(ok ? 0x20026 : 0x20023));
-    for (;;) {
-    }
-}
 
 /* ---- checks ---- */
 static unsigned passed, failed;
@@ -140,6 +120,9 @@ int main(void) {
     extern float sdpa_canary(size_t i);
     check(sdpa_canary(opaque_one) == 1.0f, "canary");
 #endif
+
+    /* Last, so the counted regions follow everything else. */
+    check(bench_run() == 0, "bench: sdpa_attention and the C peer against float64");
 
     print_uint(passed);
     print(" passed, ");

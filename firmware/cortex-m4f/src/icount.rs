@@ -9,7 +9,7 @@
 //! Without `-icount` the counter follows host time and the calibration is
 //! reported as unstable instead of giving numbers.
 
-use core::arch::asm;
+use crate::spin::spin;
 use cortex_m::peripheral::SYST;
 use cortex_m::peripheral::syst::SystClkSource;
 
@@ -67,14 +67,5 @@ impl Counter {
         core::hint::black_box(&mut *f)();
         let end = SYST::get_current();
         (!self.syst.has_wrapped()).then_some(start - end)
-    }
-}
-
-/// Exactly `2·n` instructions: `n` times `subs` and `bne`.
-#[inline(never)]
-fn spin(n: u32) {
-    // SAFETY: a register-only countdown loop; touches no memory or stack.
-    unsafe {
-        asm!("2:", "subs {0}, {0}, #1", "bne 2b", inout(reg) n => _, options(nomem, nostack));
     }
 }

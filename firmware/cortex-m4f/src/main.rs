@@ -18,6 +18,7 @@ mod checks;
 mod expected;
 mod icount;
 mod inputs;
+mod spin;
 mod stack;
 
 use cortex_m_rt::{ExceptionFrame, entry, exception};

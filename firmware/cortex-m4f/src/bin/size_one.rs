@@ -1,29 +1,10 @@
 //! Code-size probe: one attention instance (causal, NQ = NK = 32, D = DV = 16).
-//! Inputs go through `black_box`, so nothing is constant-folded away.
-//! `.ci/firmware.sh` compares the three with arm-none-eabi-size.
+//! The program is in `../probe.rs`; `.ci/firmware.sh` compares the probes' `.text`.
 
 #![no_std]
 #![no_main]
 
-use core::hint::black_box;
-use cortex_m_rt::entry;
-use sdpa::{Matrix, Options, attention};
+#[path = "../probe.rs"]
+mod probe;
 
-#[entry]
-fn main() -> ! {
-    let q = black_box(Matrix::<32, 16>::zeros());
-    let k = black_box(Matrix::<32, 16>::zeros());
-    let v = black_box(Matrix::<32, 16>::zeros());
-    let mut out = Matrix::<32, 16>::zeros();
-    attention(&q, &k, &v, &mut out, &Options::new().causal());
-    black_box(&out);
-
-    #[allow(clippy::empty_loop)]
-    loop {}
-}
-
-#[panic_handler]
-fn panic(_: &core::panic::PanicInfo<'_>) -> ! {
-    #[allow(clippy::empty_loop)]
-    loop {}
-}
+probe::probe!(one);
