@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""PyTorch as a peer of sdpa, on the workloads of benches/suite (BENCHMARKS.md).
+"""PyTorch as a peer of sdpa, on the workloads of benches/benches/suite (BENCHMARKS.md).
 
   ~/bench-venv/bin/python benches/torch_peers.py            # writes benches/results/torch.json
   ~/bench-venv/bin/python benches/torch_peers.py --quick    # smoke run: a few calls each, JSON to stdout

@@ -1,4 +1,4 @@
-//! Shared pieces of sdpa's benchmarks (`benches/suite`, `benches/layer.rs`):
+//! Shared pieces of sdpa's benchmarks (`benches/benches/suite/`, `benches/benches/layer.rs`):
 //! the workloads and their inputs, the peers a user would write instead of
 //! `sdpa`, the machine kernels (FMA peak, L2 stream) picked at run time, a
 //! persistent two-thread split, and an f64 reference of the attention layer

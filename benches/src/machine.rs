@@ -34,8 +34,8 @@ pub enum Unit {
 
 impl Unit {
     /// The widest unit this CPU runs (cpuid and the OS's saved state, via
-    /// `is_x86_feature_detected!`). The crate's runtime dispatch picks among
-    /// the same three on x86-64.
+    /// `is_x86_feature_detected!`). These are the three x86-64 units sdpa's
+    /// runtime dispatch is to choose from.
     pub fn detect() -> Self {
         #[cfg(target_arch = "x86_64")]
         {

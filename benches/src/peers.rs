@@ -1,6 +1,6 @@
 //! What a user would write instead of `sdpa`, each as well as we can, on the
 //! same inputs. Every peer is checked against `sdpa` before it is timed
-//! (`benches/suite`), also in the CI smoke run.
+//! (`benches/benches/suite/`), also in the CI smoke run.
 
 use crate::data::Workload;
 use nalgebra::SMatrix;
