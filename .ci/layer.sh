@@ -19,5 +19,5 @@ git diff --exit-code -- tests/data/layer_vectors.rs
 step "decoder demo (asserts decode == forward)"
 cargo run --release --example decoder_demo
 
-step "layer benchmarks, one pass each"
-cargo bench --bench layer -- --test
+step "layer benchmarks, one pass each (the bench crate in benches/)"
+(cd benches && cargo bench --bench layer -- --test)

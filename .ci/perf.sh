@@ -1,15 +1,29 @@
 #!/usr/bin/env bash
-# Benchmark suite smoke test: the benches compile, every peer's output is
-# checked against sdpa and each benchmark runs once (criterion's --test
-# mode), and the committed chart matches the committed measurements.
+# Benchmark suite smoke test: the bench crate (benches/, its own workspace)
+# is formatted, lint-clean and its unit tests pass; the benches compile;
+# every Rust peer's output is checked against sdpa (and sdpa's layer against
+# an f64 reference) and each benchmark runs once (criterion's --test mode);
+# the committed tables and chart match the committed measurements. Needs no
+# PyTorch: benches/torch_peers.py is only parsed here.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-echo "--- benches compile"
-cargo bench --bench suite --no-run
+(
+    cd benches
+    echo "--- bench crate: format, lints, unit tests"
+    cargo fmt -- --check
+    cargo clippy --all-targets -- -D warnings
+    cargo test --profile bench --lib  # the bench profile: shares the build of the step below
 
-echo "--- one pass of every benchmark (peers checked against sdpa first)"
-cargo bench --bench suite -- --test
+    echo "--- benches compile"
+    cargo bench --no-run
+
+    echo "--- one pass of every benchmark (peers checked against sdpa first)"
+    cargo bench --bench suite -- --test
+)
+
+echo "--- the PyTorch peer script at least parses"
+python3 -c "import ast, sys; ast.parse(open(sys.argv[1]).read(), sys.argv[1])" benches/torch_peers.py
 
 echo "--- BENCHMARKS.md tables and chart regenerate from the committed results"
 python3 scripts/bench_chart.py --from-results

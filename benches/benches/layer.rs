@@ -4,7 +4,9 @@
 //! of a fixed cache (plus one against a wrapped rolling cache with ALiBi,
 //! which takes the engine's per-key bias path).
 //!
-//! Run: `RUSTFLAGS="-C target-cpu=native" cargo bench --bench layer`
+//! Run from `benches/`: `RUSTFLAGS="-C target-cpu=native" cargo bench --bench layer`
+//! (`-- --test` runs each benchmark once: `.ci/layer.sh`). The layer on the
+//! shapes PyTorch is compared on is in the suite (`benches/benches/suite/layers.rs`).
 //! Throughput is in multiply-adds (MAC): GFLOP/s = 2 × Gelem/s.
 
 use criterion::{BatchSize, BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};

@@ -1,7 +1,8 @@
 //! The workloads of issue 5 and their inputs: f32 uniform in [-1, 1), fixed
 //! seed, scale 1/√D.
 
-/// SplitMix64, the same generator the tests use.
+/// SplitMix64, the same generator the tests use (and `benches/torch_peers.py`,
+/// so PyTorch sees the same inputs).
 pub struct Rng(u64);
 
 impl Rng {
@@ -58,6 +59,19 @@ impl Workload {
     }
 }
 
+/// The workloads of issue 5 (shapes in BENCHMARKS.md; `benches/torch_peers.py`
+/// has the same list).
+pub const WORKLOADS: [Workload; 8] = [
+    Workload { id: "W1", nq: 3, nk: 5, d: 4, dv: 6, causal: false },
+    Workload { id: "W2", nq: 16, nk: 16, d: 16, dv: 16, causal: false },
+    Workload { id: "W3", nq: 64, nk: 64, d: 32, dv: 32, causal: false },
+    Workload { id: "W4", nq: 128, nk: 128, d: 64, dv: 64, causal: false },
+    Workload { id: "W5", nq: 256, nk: 256, d: 64, dv: 64, causal: false },
+    Workload { id: "W6", nq: 512, nk: 512, d: 64, dv: 64, causal: false },
+    Workload { id: "W7", nq: 256, nk: 256, d: 64, dv: 64, causal: true },
+    Workload { id: "W8", nq: 1, nk: 1024, d: 64, dv: 64, causal: false },
+];
+
 /// Flat row-major inputs of one workload.
 pub struct Inputs {
     pub q: Vec<f32>,
@@ -72,5 +86,20 @@ impl Inputs {
         let k = rng.vec(w.nk * w.d);
         let v = rng.vec(w.nk * w.dv);
         Inputs { q, k, v }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{Inputs, WORKLOADS};
+
+    /// `benches/torch_peers.py` regenerates the inputs with the same
+    /// generator; these values are what it prints for W1
+    /// (`attention_inputs(3, 5, 4, 6)`), so both sides see the same numbers.
+    #[test]
+    fn w1_inputs_match_torch_peers_py() {
+        let w1 = Inputs::new(&WORKLOADS[0]);
+        assert_eq!(w1.q[..3], [0.215_125_56, 0.461_471_2, -0.697_139_5]);
+        assert_eq!(w1.v[w1.v.len() - 2..], [0.996_357_56, -0.895_622_5]);
     }
 }

@@ -1,9 +1,9 @@
 //! One group per kernel, each beside its scalar reference (and `std`/libm
 //! where a user would reach for them).
 
-use crate::data::Rng;
 use criterion::{BenchmarkId, Criterion, Throughput};
 use sdpa::kernels;
+use sdpa_bench::data::Rng;
 use std::hint::black_box;
 
 /// Lengths every kernel runs at: one attention row (64) and a long one.
