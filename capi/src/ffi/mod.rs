@@ -132,9 +132,10 @@ pub extern "C" fn sdpa_status_message(status: i32) -> *const core::ffi::c_char {
     }
 }
 
-/// `sdpa_backend`: the SIMD backend this library was built with, a static
-/// NUL-terminated string: "f32x16" (AVX-512), "f32x8" (AVX), "f32x4"
-/// (SSE2, NEON, wasm simd128) or "scalar" (Cortex-M, RISC-V).
+/// `sdpa_backend`: the SIMD backend the next call runs (chosen at run time
+/// on x86-64), a static NUL-terminated string: "f32x16" (AVX-512F),
+/// "f32x8" (AVX2 + FMA), "f32x4" (SSE2, NEON, wasm simd128) or "scalar"
+/// (Cortex-M, RISC-V).
 ///
 /// ```c
 /// printf("sdpa backend: %s\n", sdpa_backend());
@@ -142,11 +143,10 @@ pub extern "C" fn sdpa_status_message(status: i32) -> *const core::ffi::c_char {
 #[unsafe(no_mangle)]
 pub extern "C" fn sdpa_backend() -> *const core::ffi::c_char {
     match sdpa::backend() {
-        "f32x16" => c"f32x16",
-        "f32x8" => c"f32x8",
-        "f32x4" => c"f32x4",
-        "scalar" => c"scalar",
-        _ => c"unknown",
+        sdpa::Backend::F32x16 => c"f32x16",
+        sdpa::Backend::F32x8 => c"f32x8",
+        sdpa::Backend::F32x4 => c"f32x4",
+        sdpa::Backend::Scalar => c"scalar",
     }
     .as_ptr()
 }

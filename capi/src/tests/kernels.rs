@@ -48,5 +48,5 @@ fn every_status_has_a_message_and_unknown_codes_too() {
     assert_eq!(unsafe { CStr::from_ptr(sdpa_status_message(-1)) }, c"unknown status");
     assert_eq!(unsafe { CStr::from_ptr(sdpa_status_message(ALL.len() as i32)) }, c"unknown status");
     let backend = unsafe { CStr::from_ptr(sdpa_backend()) };
-    assert_eq!(backend.to_str().unwrap(), sdpa::backend());
+    assert_eq!(backend.to_str().unwrap(), sdpa::backend().name());
 }
