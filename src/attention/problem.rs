@@ -168,7 +168,6 @@ impl RowPlan<'_> {
     }
 
     /// Scales raw dot products `scores` of keys `first..` and adds ALiBi and bias.
-    #[inline]
     #[inline(always)]
     pub(crate) fn finish_scores<const L: usize, S: Simd<L>>(&self, s: S, first: usize, scores: &mut [f32]) {
         scale_with(s, scores, self.scale);

@@ -215,7 +215,7 @@ pub(crate) fn choice() -> Choice {
 
 /// The widest supported backend not wider than `limit`.
 #[inline(always)]
-#[cfg_attr(not(any(sdpa_wide4, sdpa_avx2, sdpa_avx512)), allow(unused_variables))]
+#[cfg_attr(not(any(sdpa_wide4, sdpa_avx2, sdpa_avx512)), allow(unused_variables, dead_code))]
 pub(crate) fn choice_at_most(limit: Backend) -> Choice {
     #[cfg(sdpa_avx512)]
     if limit >= Backend::F32x16
