@@ -154,7 +154,8 @@ fn accumulate<const L: usize, S: Simd<L>>(
     let mut col = 0;
     for group in &mut groups {
         let mut acc = [core::array::from_fn(|i| s.load(group.get(i).unwrap_or(&[0.0; L])))];
-        let pairs = keys().filter_map(|(j, &w)| Some(([w], value_vectors::<L, VALUE_VECTORS>(problem, j, col)?)));
+        let pairs = keys()
+            .filter_map(|(j, w)| Some((core::array::from_ref(w), value_vectors::<L, VALUE_VECTORS>(problem, j, col)?)));
         weights_times_rows(s, pairs, &mut acc);
         for (x, &v) in group.iter_mut().zip(&acc[0]) {
             s.store(v, x);
@@ -163,7 +164,8 @@ fn accumulate<const L: usize, S: Simd<L>>(
     }
     for x in groups.into_remainder() {
         let mut acc = [[s.load(x)]];
-        let pairs = keys().filter_map(|(j, &w)| Some(([w], value_vectors::<L, 1>(problem, j, col)?)));
+        let pairs =
+            keys().filter_map(|(j, w)| Some((core::array::from_ref(w), value_vectors::<L, 1>(problem, j, col)?)));
         weights_times_rows(s, pairs, &mut acc);
         s.store(acc[0][0], x);
         col += 1;
