@@ -261,17 +261,52 @@ fn mask_edges<const L: usize, const QV: usize>(
     }
 }
 
-/// The whole vectors of the V rows of keys `first ..` (one per tile row).
-type ValueRows<'a, const L: usize> = [&'a [[f32; L]]; TILE_KEYS];
+/// The V rows of a tile's keys as one slice: row `j` at `j·stride`, the
+/// last one `width` long, walked by `chunks(stride)` in the `P·V` loop.
+#[derive(Clone, Copy)]
+struct ValueTile<'a> {
+    data: &'a [f32],
+    stride: usize,
+}
 
-/// Looks up the tile's V rows once, for all of its register tiles.
-#[inline(always)]
-fn value_rows<'a, const L: usize>(problem: &Problem<'a>, keys: Range<usize>) -> ValueRows<'a, L> {
-    let mut rows: ValueRows<'a, L> = [&[]; TILE_KEYS];
-    for (row, j) in rows.iter_mut().zip(keys) {
-        *row = problem.v.row(j).as_chunks::<L>().0;
+impl<'a> ValueTile<'a> {
+    /// The V rows of keys `keys` (all within the problem).
+    fn new(problem: &Problem<'a>, keys: Range<usize>) -> Self {
+        let v = problem.v;
+        let stride = v.stride.max(1);
+        let data = match keys.end.checked_sub(1) {
+            Some(last) if !keys.is_empty() => {
+                v.data.get(keys.start * stride..last * stride + v.width).unwrap_or_default()
+            }
+            _ => &[],
+        };
+        ValueTile { data, stride }
     }
-    rows
+
+    /// Rows `lo .. hi` of the tile.
+    fn rows(&self, lo: usize, hi: usize) -> Self {
+        let end = (hi * self.stride).min(self.data.len());
+        ValueTile { data: self.data.get(lo * self.stride..end).unwrap_or_default(), stride: self.stride }
+    }
+
+    /// `(weights of key j, value vectors col .. col + NV of key j)` for the
+    /// tile's keys, the weights `MR` lanes from `lane` of each tile row.
+    #[inline(always)]
+    fn pairs<'w, const L: usize, const QV: usize, const MR: usize, const NV: usize>(
+        self,
+        tile: &'w [[[f32; L]; QV]],
+        lane: usize,
+        col: usize,
+    ) -> impl Iterator<Item = (&'w [f32; MR], &'a [[f32; L]; NV])>
+    where
+        'a: 'w,
+    {
+        let at = col * L;
+        let pick = move |(w, v): (&'w [[f32; L]; QV], &'a [f32])| {
+            Some((w.as_flattened().get(lane..)?.first_chunk::<MR>()?, v.get(at..)?.as_chunks::<L>().0.first_chunk::<NV>()?))
+        };
+        tile.iter().zip(self.data.chunks(self.stride)).map_while(pick)
+    }
 }
 
 /// `out[i] = out[i]·alpha[i] + Σⱼ w[j][i]·v[j]` for every row of the block,
@@ -290,8 +325,7 @@ fn accumulate_all<const L: usize, S: Simd<L>, const QV: usize, const MRP: usize,
     s.vectorize(
         #[inline(always)]
         || {
-            let values = value_rows::<L>(problem, first..first + tile.len());
-            let values = values.get(..tile.len()).unwrap_or_default();
+            let values = ValueTile::new(problem, first..first + tile.len());
             let mut rows_out: [&mut [f32]; 32] = core::array::from_fn(|_| &mut [][..]);
             for (slot, row) in rows_out.iter_mut().zip(out.rows(rows)) {
                 *slot = row;
@@ -331,28 +365,25 @@ fn for_columns<const L: usize, const NVP: usize>(dv: usize, mut f: impl FnMut(us
     }
 }
 
-/// Value vectors `col .. col + NV` of every row of the block: the V
-/// columns looked up once, then `MRP` rows per register tile.
+/// Value vectors `col .. col + NV` of every row of the block, `MRP` rows
+/// per register tile.
 #[inline(always)]
 fn groups<const L: usize, S: Simd<L>, const QV: usize, const MRP: usize, const NV: usize>(
     s: S,
     tile: &[[[f32; L]; QV]],
-    values: &[&[[f32; L]]],
+    values: ValueTile<'_>,
     alpha: &[f32],
     rows: &mut [&mut [f32]],
     col: usize,
 ) {
-    let Some(zero) = ZEROS.as_chunks::<L>().0.first_chunk::<NV>() else { return };
-    let mut refs = [zero; TILE_KEYS];
-    let columns = value_columns::<L, NV>(values, col, &mut refs);
     let mut groups = rows.chunks_exact_mut(MRP);
     let mut lane = 0;
     for group in &mut groups {
-        columns_tile::<L, S, QV, MRP, NV>(s, tile, columns, alpha, lane, group, col);
+        columns_tile::<L, S, QV, MRP, NV>(s, tile, values, alpha, lane, group, col);
         lane += MRP;
     }
     for row in groups.into_remainder() {
-        columns_tile::<L, S, QV, 1, NV>(s, tile, columns, alpha, lane, core::slice::from_mut(row), col);
+        columns_tile::<L, S, QV, 1, NV>(s, tile, values, alpha, lane, core::slice::from_mut(row), col);
         lane += 1;
     }
 }
@@ -375,7 +406,7 @@ fn accumulate_ranges<const L: usize, S: Simd<L>, const QV: usize, const NVP: usi
         #[inline(always)]
         || {
             let end = first + tile.len();
-            let values = value_rows::<L>(problem, first..end);
+            let values = ValueTile::new(problem, first..end);
             for (lane, mut row) in out.rows(rows).enumerate() {
                 let lo = ranges.lo.get(lane).map_or(end, |&lo| lo.max(first));
                 let hi = ranges.hi.get(lane).map_or(first, |&hi| hi.min(end));
@@ -383,25 +414,19 @@ fn accumulate_ranges<const L: usize, S: Simd<L>, const QV: usize, const NVP: usi
                     continue;
                 }
                 let sub = tile.get(lo - first..hi - first).unwrap_or_default();
-                let vals = values.get(lo - first..hi - first).unwrap_or_default();
+                let vals = values.rows(lo - first, hi - first);
                 let row = core::slice::from_mut(&mut row);
                 for_columns::<L, NVP>(
                     problem.dv,
                     #[inline(always)]
                     |col, width| {
-                        let Some(zero) = ZEROS.as_chunks::<L>().0.first_chunk::<NVP>() else { return };
-                        match width {
-                            w if w == NVP => {
-                                let mut refs = [zero; TILE_KEYS];
-                                let columns = value_columns::<L, NVP>(vals, col, &mut refs);
-                                columns_tile::<L, S, QV, 1, NVP>(s, sub, columns, alpha, lane, row, col);
-                            }
-                            _ => {
-                                for c in col..col + width {
-                                    let Some(zero) = ZEROS.as_chunks::<L>().0.first_chunk::<1>() else { return };
-                                    let mut refs = [zero; TILE_KEYS];
-                                    let columns = value_columns::<L, 1>(vals, c, &mut refs);
-                                    columns_tile::<L, S, QV, 1, 1>(s, sub, columns, alpha, lane, row, c);
+                        for c in (col..col + width).step_by(NVP) {
+                            if width == NVP {
+                                columns_tile::<L, S, QV, 1, NVP>(s, sub, vals, alpha, lane, row, c);
+                            } else {
+                                columns_tile::<L, S, QV, 1, 1>(s, sub, vals, alpha, lane, row, c);
+                                if width == 2 {
+                                    columns_tile::<L, S, QV, 1, 1>(s, sub, vals, alpha, lane, row, c + 1);
                                 }
                             }
                         }
@@ -441,33 +466,13 @@ fn value_tail<const L: usize, S: Simd<L>, const QV: usize>(
     }
 }
 
-/// Zeros to point at before a reference array is filled.
-static ZEROS: [f32; 64] = [0.0; 64];
-
-/// Vectors `col .. col + NV` of every V row, by reference, into `refs`;
-/// the filled part.
-#[inline(always)]
-fn value_columns<'a, 'r, const L: usize, const NV: usize>(
-    values: &[&'a [[f32; L]]],
-    col: usize,
-    refs: &'r mut [&'a [[f32; L]; NV]; TILE_KEYS],
-) -> &'r [&'a [[f32; L]; NV]] {
-    let mut n = 0;
-    for (r, v) in refs.iter_mut().zip(values) {
-        let Some(v) = v.get(col..).and_then(|v| v.first_chunk::<NV>()) else { break };
-        *r = v;
-        n += 1;
-    }
-    refs.get(..n).unwrap_or_default()
-}
-
 /// Vectors `col .. col + NV` of `MR` output rows (block lanes `lane ..`):
 /// `acc = out·alpha`, the register tile over the keys, `out = acc`.
 #[inline(always)]
 fn columns_tile<const L: usize, S: Simd<L>, const QV: usize, const MR: usize, const NV: usize>(
     s: S,
     tile: &[[[f32; L]; QV]],
-    columns: &[&[[f32; L]; NV]],
+    values: ValueTile<'_>,
     alpha: &[f32],
     lane: usize,
     out: &mut [&mut [f32]],
@@ -482,10 +487,7 @@ fn columns_tile<const L: usize, S: Simd<L>, const QV: usize, const MR: usize, co
             }
         }
     }
-    // The lanes' offset is the same in every (fixed-size) tile row: the
-    // check is loop-invariant.
-    let weights = tile.iter().map_while(|w| w.as_flattened().get(lane..)?.first_chunk::<MR>());
-    weights_times_rows(s, weights.zip(columns.iter().copied()), &mut acc);
+    weights_times_rows(s, values.pairs::<L, QV, MR, NV>(tile, lane, col), &mut acc);
     for (acc, row) in acc.iter().zip(out.iter_mut()) {
         if let Some(xs) = row.as_chunks_mut::<L>().0.get_mut(col..col + NV) {
             for (acc, x) in acc.iter().zip(xs) {
