@@ -11,8 +11,9 @@ use sdpa::layer::{
 };
 use sdpa::{Alignment, Matrix, Settings};
 use sdpa_fuzz::check::assert_same;
-use sdpa_fuzz::reference::{LIMIT, Problem, Spread, U};
 use sdpa_fuzz::{SENTINEL, input::Input};
+use sdpa_oracle::bounds::projection_bound;
+use sdpa_oracle::{LIMIT, Problem, Spread};
 
 fuzz_target!(init: sdpa_fuzz::announce("layer_decode"), |data: &[u8]| {
     let mut inp = Input::new(data);
@@ -25,12 +26,6 @@ fuzz_target!(init: sdpa_fuzz::announce("layer_decode"), |data: &[u8]| {
         _ => run::<16, 2, 1, 8, 17, 20>(&mut inp),
     }
 });
-
-/// `γ(n) = n·u / (1 − n·u)`: the classic bound on `n` roundings.
-fn gamma(n: usize) -> f64 {
-    let nu = n as f64 * U;
-    nu / (1.0 - nu)
-}
 
 fn max_abs(xs: &[f32]) -> f64 {
     xs.iter().map(|x| f64::from(x.abs())).fold(0.0, f64::max)
@@ -169,7 +164,7 @@ fn run<const D: usize, const QH: usize, const KVH: usize, const HD: usize, const
 /// Decode's output for token `t` against the forward's row `t`: finite when
 /// nothing can overflow, and within the sum of both attentions' error bounds
 /// (each head within its f64 reference's tolerance, propagated through the
-/// output projection) plus the two projections' roundings.
+/// output projection) plus the two projections' roundings ([`projection_bound`]).
 #[allow(clippy::too_many_arguments)]
 fn check_row<const D: usize, const QH: usize, const KVH: usize, const HD: usize, const CAP: usize, const T: usize>(
     layer: &SelfAttention<'_, D, QH, KVH, HD>,
@@ -236,9 +231,7 @@ fn check_row<const D: usize, const QH: usize, const KVH: usize, const HD: usize,
     for (j, (o, w)) in out.iter().zip(want).enumerate() {
         let row = &wo[j * D..(j + 1) * D];
         let b = if biases { f64::from(bo[j].abs()) } else { 0.0 };
-        let spread: f64 = row.iter().zip(&tol).map(|(w, t)| f64::from(w.abs()) * 2.0 * t).sum();
-        let size: f64 = row.iter().zip(&mag).map(|(w, m)| f64::from(w.abs()) * m).sum::<f64>() + b;
-        let bound = spread + 2.0 * gamma(D + 2) * size + 1e-30;
+        let bound = projection_bound(row, &tol, &mag, b);
         let diff = (f64::from(*o) - f64::from(*w)).abs();
         assert!(
             diff <= bound,
