@@ -79,7 +79,7 @@ pub use simd::{Backend, Unsupported, backend, set_backend};
 #[cfg(feature = "std")]
 #[doc(hidden)]
 pub mod __engines {
-    pub use crate::attention::choose::{Engine, with_engine};
+    pub use crate::attention::choose::{Engine, min_block_keys, with_engine};
 }
 
 /// The README's Rust examples, compiled and run as doc tests.

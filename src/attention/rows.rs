@@ -15,8 +15,14 @@ use super::problem::{OutRows, Problem, RowPlan};
 use crate::kernels::{scale_with, weights_times_rows};
 use crate::simd::Simd;
 
-/// Keys per block, at most (the block is `4·L` keys).
+/// Keys per block, at most (the block is [`block_keys`]).
 const MAX_BLOCK: usize = 64;
+
+/// Keys per block with `lanes` lanes: `4·L`, at most [`MAX_BLOCK`].
+pub(crate) const fn block_keys(lanes: usize) -> usize {
+    let keys = 4 * lanes;
+    if keys < MAX_BLOCK { keys } else { MAX_BLOCK }
+}
 /// Vectors of the output row folded per pass over a block's V rows.
 const VALUE_VECTORS: usize = 4;
 
@@ -42,7 +48,7 @@ fn attend_row<const L: usize, S: Simd<L>>(s: S, problem: &Problem<'_>, plan: &Ro
         #[inline(always)]
         || {
             out.fill(0.0);
-            let block = (4 * L).min(MAX_BLOCK);
+            let block = block_keys(L);
             let masking = plan.has_per_key_masking();
             let mut state = Running::new();
             let mut scores = [0.0f32; MAX_BLOCK];
