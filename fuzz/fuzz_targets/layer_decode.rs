@@ -126,7 +126,7 @@ fn run<const D: usize, const QH: usize, const KVH: usize, const HD: usize, const
         if std::env::var_os("SDPA_FUZZ_DEBUG").is_some() {
             eprintln!("token {t}: decode {out:?}\n  forward {:?}", full.rows()[t]);
             for h in 0..QH {
-                eprintln!("  q head {h}: {:?}", fs.query_head(h).map(|m| m.rows()[t]));
+                eprintln!("  q head {h}: {:?}", fs.query(t, h));
             }
             for g in 0..KVH {
                 eprintln!("  keys {g}: {:?}\n  values {g}: {:?}", cache.keys(g), cache.values(g));
@@ -145,16 +145,16 @@ fn run<const D: usize, const QH: usize, const KVH: usize, const HD: usize, const
             let (Some(k), Some(v)) = (cache.keys(g), cache.values(g)) else {
                 panic!("kv head {g} missing");
             };
-            let (Some(fk), Some(fv)) = (fs.key_head(g), fs.value_head(g)) else {
+            let (Some(fk), Some(fv)) = (fs.key(t, g), fs.value(t, g)) else {
                 panic!("forward kv head {g} missing");
             };
-            assert_same(&k[slot], &fk.rows()[t], &format!("key of token {t}, head {g}"));
-            assert_same(&v[slot], &fv.rows()[t], &format!("value of token {t}, head {g}"));
+            assert_same(&k[slot], fk, &format!("key of token {t}, head {g}"));
+            assert_same(&v[slot], fv, &format!("value of token {t}, head {g}"));
         }
         // Bit for bit before the cache wraps on the portable backend
         // (documented); on SIMD backends decode's single query and the
         // forward's block of causal rows may run different engines.
-        if t < CAP && sdpa::backend() == "scalar" {
+        if t < CAP && sdpa::backend() == sdpa::Backend::Scalar {
             assert_same(&out, &full.rows()[t], &format!("decode vs forward, token {t} (scalar, not wrapped)"));
         }
         check_row(&layer, &cache, &fs, &wo, &bo, biases, t, &out, &full.rows()[t], safe);
@@ -189,7 +189,7 @@ fn check_row<const D: usize, const QH: usize, const KVH: usize, const HD: usize,
     let mut bias = vec![0.0f32; len];
     for h in 0..QH {
         let g = h / (QH / KVH);
-        let (Some(k), Some(v), Some(q)) = (cache.keys(g), cache.values(g), fs.query_head(h)) else {
+        let (Some(k), Some(v), Some(q)) = (cache.keys(g), cache.values(g), fs.query(t, h)) else {
             panic!("head {h} missing");
         };
         let mut settings = Settings { scale: layer.scale(), alignment: Alignment::BottomRight, ..Settings::default() };
@@ -198,7 +198,7 @@ fn check_row<const D: usize, const QH: usize, const KVH: usize, const HD: usize,
             nk: len,
             d: HD,
             dv: HD,
-            q: &q.rows()[t],
+            q: &q[..],
             k: k.as_flattened(),
             v: v.as_flattened(),
             settings,

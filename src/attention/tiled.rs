@@ -89,7 +89,8 @@ struct Ranges<const N: usize> {
 
 impl<const N: usize> Ranges<N> {
     fn new(problem: &Problem<'_>, first: usize, rows: usize) -> Self {
-        let mut r = Ranges { lo: [0; N], hi: [0; N], union: usize::MAX..0, common: 0..usize::MAX };
+        // The union starts inverted (`start > end`) and grows.
+        let mut r = Ranges { lo: [0; N], hi: [0; N], union: Range { start: usize::MAX, end: 0 }, common: 0..usize::MAX };
         for ((lo, hi), i) in r.lo.iter_mut().zip(r.hi.iter_mut()).zip(first..first + rows) {
             let keys = problem.key_range(problem.position(i));
             (*lo, *hi) = (keys.start, keys.end);
@@ -303,7 +304,10 @@ impl<'a> ValueTile<'a> {
     {
         let at = col * L;
         let pick = move |(w, v): (&'w [[f32; L]; QV], &'a [f32])| {
-            Some((w.as_flattened().get(lane..)?.first_chunk::<MR>()?, v.get(at..)?.as_chunks::<L>().0.first_chunk::<NV>()?))
+            Some((
+                w.as_flattened().get(lane..)?.first_chunk::<MR>()?,
+                v.get(at..)?.as_chunks::<L>().0.first_chunk::<NV>()?,
+            ))
         };
         tile.iter().zip(self.data.chunks(self.stride)).map_while(pick)
     }
