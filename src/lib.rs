@@ -64,6 +64,7 @@ pub mod kernels;
 pub mod layer;
 mod matrix;
 mod options;
+mod parallel;
 pub mod runtime;
 mod simd;
 
@@ -80,6 +81,8 @@ pub use simd::{Backend, Unsupported, backend, set_backend};
 #[doc(hidden)]
 pub mod __engines {
     pub use crate::attention::choose::{Engine, min_block_keys, with_engine};
+    #[cfg(feature = "rayon")]
+    pub use crate::parallel::with_threads;
 }
 
 /// The README's Rust examples, compiled and run as doc tests.

@@ -90,7 +90,8 @@ struct Ranges<const N: usize> {
 impl<const N: usize> Ranges<N> {
     fn new(problem: &Problem<'_>, first: usize, rows: usize) -> Self {
         // The union starts inverted (`start > end`) and grows.
-        let mut r = Ranges { lo: [0; N], hi: [0; N], union: Range { start: usize::MAX, end: 0 }, common: 0..usize::MAX };
+        let mut r =
+            Ranges { lo: [0; N], hi: [0; N], union: Range { start: usize::MAX, end: 0 }, common: 0..usize::MAX };
         for ((lo, hi), i) in r.lo.iter_mut().zip(r.hi.iter_mut()).zip(first..first + rows) {
             let keys = problem.key_range(problem.position(i));
             (*lo, *hi) = (keys.start, keys.end);

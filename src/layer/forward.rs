@@ -6,6 +6,7 @@ use crate::Matrix;
 use crate::attention::{OutRows, Problem, Rows, choose};
 use crate::kernels::Projection;
 use crate::options::{Mask, Settings};
+use crate::parallel;
 use crate::simd::{Simd, dispatch};
 
 /// A multi-head self-attention layer with `QH` query heads and `KVH`
@@ -198,10 +199,9 @@ impl<'w, const D: usize, const QH: usize, const KVH: usize, const HD: usize> Sel
             scratch.k.as_flattened().as_flattened(),
             scratch.v.as_flattened().as_flattened(),
         );
-        let merged = scratch.merged.as_mut_slice();
-        for h in 0..QH {
+        let problem = |h: usize| {
             let g = h / Heads::<D, QH, KVH, HD>::GROUP;
-            let problem = Problem {
+            Problem {
                 nq: T,
                 nk: T,
                 d: HD,
@@ -212,10 +212,24 @@ impl<'w, const D: usize, const QH: usize, const KVH: usize, const HD: usize> Sel
                 settings: Settings { alibi_slope: self.alibi(h), ..base },
                 mask: mask.padding.map(|keep| Mask::PerKey(keep)),
                 bias: None,
-            };
-            let out = OutRows { data: merged.get_mut(h * HD..).unwrap_or_default(), stride: D, width: HD };
-            choose::attend(s, &problem, 0, out);
-        }
+            }
+        };
+        // Blocks of merged rows (all heads of each): disjoint writes, so the
+        // blocks can run on different cores.
+        let merged = OutRows::contiguous(scratch.merged.as_mut_slice(), D);
+        let min_rows = PARALLEL_MACS.div_ceil(QH * T * 2 * HD);
+        parallel::row_blocks(merged, T, 2 * L, min_rows, |first, rows| {
+            s.vectorize(
+                #[inline(always)]
+                || {
+                    let OutRows { data, stride, .. } = rows;
+                    for h in 0..QH {
+                        let out = OutRows { data: data.get_mut(h * HD..).unwrap_or_default(), stride, width: HD };
+                        choose::attend(s, &problem(h), first, out);
+                    }
+                },
+            )
+        });
         project(s, scratch.merged.as_slice(), w.o.as_flattened(), w.o_bias.map(|b| &b[..]), out.as_mut_slice(), D);
     }
 
@@ -234,7 +248,11 @@ fn head<const HD: usize>(data: &[f32], h: usize, stride: usize) -> Rows<'_> {
     Rows { data: data.get(h * HD..).unwrap_or_default(), stride, width: HD }
 }
 
-/// `out = x·Wᵀ + b` for rows of `D` inputs, `n_out` outputs per row.
+/// Multiply-adds below which the layer does not split work across threads.
+const PARALLEL_MACS: usize = 1 << 21;
+
+/// `out = x·Wᵀ + b` for rows of `weight.len() / n_out` inputs, `n_out`
+/// outputs per row; blocks of rows on all cores with the `rayon` feature.
 #[inline(always)]
 pub(crate) fn project<const L: usize, S: Simd<L>>(
     s: S,
@@ -246,5 +264,13 @@ pub(crate) fn project<const L: usize, S: Simd<L>>(
 ) {
     let n_in = weight.len() / n_out.max(1);
     let projection = Projection { weight, bias: bias.unwrap_or_default(), n_in, n_out };
-    projection.apply(s, x, n_in, out, n_out);
+    let rows = out.len() / n_out.max(1);
+    let min_rows = PARALLEL_MACS.div_ceil(weight.len().max(1));
+    parallel::row_blocks(OutRows::contiguous(out, n_out), rows, 4, min_rows, |first, block| {
+        let x = x.get(first * n_in..).unwrap_or_default();
+        s.vectorize(
+            #[inline(always)]
+            || projection.apply(s, x, n_in, block.data, n_out),
+        )
+    });
 }
