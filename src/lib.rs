@@ -60,6 +60,7 @@
 extern crate std;
 
 mod attention;
+mod element;
 pub mod kernels;
 pub mod layer;
 mod matrix;
@@ -69,6 +70,7 @@ pub mod runtime;
 mod simd;
 
 pub use attention::{Options, attention, attention_rows, attention_weights};
+pub use element::{Bf16, F16, KvElement};
 pub use matrix::Matrix;
 pub use options::{Alignment, Settings, Window};
 #[cfg(feature = "std")]

@@ -19,7 +19,8 @@
 //!
 //! Arithmetic is the same on every backend except where it must differ:
 //! `mul_add` fuses (one rounding) only where [`Simd::FUSED`]. `max`, `min`
-//! and the selections are exact, so they give the same bits everywhere.
+//! and the selections are exact (up to the sign of a zero maximum), so they
+//! give the same values everywhere.
 
 mod portable;
 pub(crate) mod select;
@@ -36,6 +37,7 @@ pub(crate) use select::each_backend;
 pub use select::with_backend;
 pub use select::{Backend, Unsupported, backend, set_backend};
 
+use crate::element::{Bf16, F16};
 use core::ops::{Add, Mul, Sub};
 
 /// Adding then subtracting this rounds an `f32` with `|x| < 2^22` to the
@@ -50,7 +52,8 @@ pub(crate) const ROUNDING_SHIFTER: f32 = 12_582_912.0; // 1.5 * 2^23
 /// Semantics every implementation follows exactly (so results differ
 /// between backends only through [`FUSED`](Self::FUSED)):
 /// - `max(a, b)` is `a > b ? a : b` per lane, `min(a, b)` is `a < b ? a : b`:
-///   a NaN in `a` gives `b`, equal values (±0) give `b`;
+///   a NaN in `a` gives `b`, equal values give `b`, except that of `+0` and
+///   `−0` either may come back (aarch64 codegen does not keep the order);
 /// - `reduce_add` and `reduce_max` fold the upper half of the lanes into the
 ///   lower half, `log₂L` times (`reduce_max` with `max(upper, lower)`).
 pub(crate) trait Simd<const L: usize>: Copy + Send + Sync {
@@ -103,6 +106,18 @@ pub(crate) trait Simd<const L: usize>: Copy + Send + Sync {
     #[inline(always)]
     fn reduce_add_each(self, v: [Self::V; L]) -> Self::V {
         self.load(&v.map(|v| self.reduce_add(v)))
+    }
+
+    /// `L` binary16 values widened to `f32` (exact).
+    #[inline(always)]
+    fn load_f16(self, lanes: &[F16; L]) -> Self::V {
+        self.load(&lanes.map(F16::to_f32))
+    }
+
+    /// `L` bfloat16 values widened to `f32` (exact).
+    #[inline(always)]
+    fn load_bf16(self, lanes: &[Bf16; L]) -> Self::V {
+        self.load(&lanes.map(Bf16::to_f32))
     }
 
     /// All lanes `0`.

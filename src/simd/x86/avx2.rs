@@ -1,6 +1,7 @@
 //! The `f32x8` backend: AVX2 + FMA (+ F16C) on `core::arch`.
 
 use super::detect::features;
+use crate::element::{Bf16, F16};
 use crate::simd::{Backend, Simd};
 use core::arch::x86_64::*;
 use core::ops::{Add, Mul, Sub};
@@ -87,6 +88,17 @@ impl Simd<8> for Avx2 {
     #[inline(always)]
     fn store(self, v: F32x8, lanes: &mut [f32; 8]) {
         avx2!(_mm256_storeu_ps(lanes.as_mut_ptr(), v.0))
+    }
+    #[inline(always)]
+    fn load_f16(self, lanes: &[F16; 8]) -> F32x8 {
+        F32x8(avx2!(_mm256_cvtph_ps(_mm_loadu_si128(lanes.as_ptr().cast()))))
+    }
+    #[inline(always)]
+    fn load_bf16(self, lanes: &[Bf16; 8]) -> F32x8 {
+        avx2!({
+            let wide = _mm256_cvtepu16_epi32(_mm_loadu_si128(lanes.as_ptr().cast()));
+            F32x8(_mm256_castsi256_ps(_mm256_slli_epi32::<16>(wide)))
+        })
     }
     #[inline(always)]
     fn mul_add(self, a: F32x8, b: F32x8, c: F32x8) -> F32x8 {

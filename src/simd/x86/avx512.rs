@@ -2,6 +2,7 @@
 
 use super::avx2::transpose_sum;
 use super::detect::features;
+use crate::element::{Bf16, F16};
 use crate::simd::{Backend, Simd};
 use core::arch::x86_64::*;
 use core::ops::{Add, Mul, Sub};
@@ -93,6 +94,17 @@ impl Simd<16> for Avx512 {
     #[inline(always)]
     fn store(self, v: F32x16, lanes: &mut [f32; 16]) {
         avx512!(_mm512_storeu_ps(lanes.as_mut_ptr(), v.0))
+    }
+    #[inline(always)]
+    fn load_f16(self, lanes: &[F16; 16]) -> F32x16 {
+        F32x16(avx512!(_mm512_cvtph_ps(_mm256_loadu_si256(lanes.as_ptr().cast()))))
+    }
+    #[inline(always)]
+    fn load_bf16(self, lanes: &[Bf16; 16]) -> F32x16 {
+        avx512!({
+            let wide = _mm512_cvtepu16_epi32(_mm256_loadu_si256(lanes.as_ptr().cast()));
+            F32x16(_mm512_castsi512_ps(_mm512_slli_epi32::<16>(wide)))
+        })
     }
     #[inline(always)]
     fn mul_add(self, a: F32x16, b: F32x16, c: F32x16) -> F32x16 {

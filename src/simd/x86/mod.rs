@@ -13,8 +13,10 @@
 //! the crate-wide target features at compile time, so inside a
 //! `#[target_feature]` function of a default build they stay SSE.
 //!
-//! Loads and stores go through references to whole `[f32; L]` arrays, so
-//! the pointers they pass are always valid for the full vector.
+//! Loads and stores go through references to whole `[f32; L]` arrays (or
+//! `[F16; L]`, `[Bf16; L]`, `#[repr(transparent)]` over `u16`), so the
+//! pointers they pass are always valid for the full vector, and the
+//! unaligned intrinsics need no alignment.
 
 mod avx2;
 mod avx512;
