@@ -177,8 +177,8 @@ impl Bf16 {
 }
 
 /// The element types keys and values can be stored in: `f32`, [`F16`],
-/// [`Bf16`]. Sealed; the engines read each through [`Simd`](crate::simd)
-/// loads that widen to `f32`.
+/// [`Bf16`]. Sealed; the engines read each through vector loads that
+/// widen to `f32`.
 pub trait KvElement: Copy + Send + Sync + sealed::Sealed + 'static {
     /// The element type, for the engines' choice.
     #[doc(hidden)]

@@ -2,7 +2,8 @@
 //!
 //! Scaled dot-product attention, `out = softmax(Q·Kᵀ/√D + bias)·V`, as
 //! SIMD-optimized kernels for firmware, kernel authors and benchmarks:
-//! `#![no_std]`, no allocator, no panics, no `unsafe`, shapes in the types.
+//! `#![no_std]`, no allocator, no panics, shapes in the types, and the
+//! widest vector unit of the CPU chosen at run time.
 //!
 //! ```
 //! use sdpa::{Matrix, Options, attention};
@@ -20,9 +21,9 @@
 //! ## What a firmware user can rely on
 //! - **No allocator, bounded stack.** Queries stream over blocks of keys
 //!   with an online softmax: there is no `NQ × NK` score matrix, and stack
-//!   use does not grow with `NK` or `NQ` (on Cortex-M: 32-key blocks, under
-//!   1 KiB; on AVX-512 hosts the tiled engine's fixed scratch is up to
-//!   17 KiB for D ≤ 128).
+//!   use does not grow with `NK` or `NQ` (on Cortex-M: blocks of 16 keys;
+//!   on SIMD hosts the tiled engine's fixed scratch holds one block of
+//!   queries transposed, for D ≤ 256, and one tile of 48 scores per query).
 //! - **Shapes are types.** `Matrix<R, C>` carries its dimensions; mismatched
 //!   Q/K/V/out shapes and zero dimensions are compile errors. Weights can be
 //!   `static` (`const fn` constructors) and sit in flash.
@@ -46,11 +47,14 @@
 //!   RoPE/ALiBi, encoder and decoder masks, a key/value cache for decoding).
 //!
 //! ## SIMD
-//! Chosen at compile time from the enabled target features: 16 lanes with
-//! AVX-512F (`-C target-cpu=native` on Zen 4/5, Sapphire Rapids), 8 with AVX
-//! (`-C target-cpu=haswell`), 4 with SSE2 / NEON / simd128, and a portable
-//! 4-lane scalar backend elsewhere (Cortex-M, RISC-V) or with the
-//! `force-scalar` feature. [`backend()`] names the one in use.
+//! On x86-64 each call runs the widest unit the CPU has, detected at run
+//! time (feature `runtime-dispatch`, on by default, `no_std`): 16 lanes with
+//! AVX-512F, 8 with AVX2 + FMA, 4 with SSE2. Elsewhere the backend is fixed
+//! at compile time: 4 lanes on NEON / simd128, the portable 4-lane backend
+//! on Cortex-M and RISC-V (and everywhere with `force-scalar`).
+//! [`backend()`] names the one the next call runs; [`set_backend`] (and
+//! `with_backend` in `std` builds) force a narrower one. The only
+//! `unsafe` code is the x86-64 module behind that choice.
 
 #![no_std]
 #![deny(unsafe_code)] // allowed in exactly one module, `simd::x86` (see the README)

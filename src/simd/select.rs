@@ -137,7 +137,7 @@ impl core::error::Error for Unsupported {}
 
 /// The backend the next call on this thread will run: the widest one this
 /// build compiled and this CPU supports (detected once per process, with
-/// cpuid, on x86-64), unless [`set_backend`], [`with_backend`] or the
+/// cpuid, on x86-64), unless [`set_backend`], `with_backend` (`std`) or the
 /// `SDPA_BACKEND` environment variable (`std` builds) asks for a narrower one.
 ///
 /// ```
