@@ -139,7 +139,7 @@ pub(crate) fn attend_const<const L: usize, S: Simd<L>, const NK: usize, const D:
 
 /// The fewest keys any engine folds into the online softmax at once on
 /// `backend` (the rows engine's block of `4·L`; the tiled engine's tiles are
-/// [`tiled::TILE_KEYS`], the tiny engine folds every key at once): the
+/// `TILE_KEYS` = 48, the tiny engine folds every key at once): the
 /// error bounds count one rescale per such block.
 #[cfg(feature = "std")]
 pub fn min_block_keys(backend: crate::Backend) -> usize {
