@@ -8,7 +8,7 @@
 //! use sdpa::{Bf16, F16};
 //! let x = 0.1f32;
 //! assert_eq!(F16::from_f32(x).to_f32(), 0.099975586); // 11 significant bits
-//! assert_eq!(Bf16::from_f32(x).to_f32(), 0.10009766); // 8 significant bits
+//! assert_eq!(Bf16::from_f32(x).to_f32(), 0.100097656); // 8 significant bits
 //! assert!(F16::from_f32(1e5).to_f32().is_infinite()); // beyond f16's 65504
 //! ```
 

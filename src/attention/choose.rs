@@ -45,7 +45,7 @@ fn accepts<const L: usize, S: Simd<L>>(engine: Engine, problem: &Problem<'_>, ti
     match engine {
         Engine::Tiny => tiny_fits && !needs.per_key && !needs.ranges,
         // The portable backend keeps the row engine: less stack and code.
-        Engine::Tiled => S::REGISTERS >= 16 && !needs.per_key && problem.d <= tiled::MAX_D,
+        Engine::Tiled => S::REGISTERS >= 16 && !needs.per_key && tiled::fits(problem.d, problem.dv),
         Engine::Rows => true,
     }
 }

@@ -15,6 +15,10 @@
 //!   the value rows, accumulating into the output rows (rescaled on load),
 //!   which are normalised once at the end.
 //!
+//! Specialised by the head and value dimensions ([`SIZES`]): every row is
+//! a fixed-size array, so the register tiles' loops have constant bounds
+//! and no bounds checks. Other dimensions run on the row engine.
+//!
 //! Masking is by key range only (causal, window, alignment): tiles beyond
 //! every query's range are skipped (their K and V rows are never read); a
 //! tile every query of the block sees entirely runs the fast path; on an
@@ -32,34 +36,68 @@ use crate::kernels::{rows_times_panel, scale_with, weights_times_rows};
 use crate::simd::Simd;
 use core::ops::Range;
 
-/// Largest head dimension the tiled engine takes (the size of `qt`).
-pub(crate) const MAX_D: usize = 256;
 /// Keys per tile: the scores of one tile are kept in the scratch.
 pub(crate) const TILE_KEYS: usize = 48;
+/// The head dimensions the tiled engine is specialised for (the value
+/// dimension must equal the head dimension): multiples of 16, so whole
+/// vectors on every backend.
+pub(crate) const SIZES: [usize; 8] = [16, 32, 48, 64, 80, 96, 128, 256];
 
-/// Output rows `first_row ..` into `out`, with the tile shapes of backend `S`.
+/// Whether the tiled engine has an instance for head dimension `d` and
+/// value dimension `dv`.
+pub(crate) fn fits(d: usize, dv: usize) -> bool {
+    d == dv && SIZES.contains(&d)
+}
+
+/// Output rows `first_row ..` into `out` (the caller checked [`fits`]),
+/// with the tile shapes of backend `S`.
 #[inline(always)]
 pub(crate) fn attend<const L: usize, S: Simd<L>>(s: S, problem: &Problem<'_>, first_row: usize, out: OutRows<'_>) {
+    match problem.d {
+        16 => shaped::<L, S, 16>(s, problem, first_row, out),
+        32 => shaped::<L, S, 32>(s, problem, first_row, out),
+        48 => shaped::<L, S, 48>(s, problem, first_row, out),
+        64 => shaped::<L, S, 64>(s, problem, first_row, out),
+        80 => shaped::<L, S, 80>(s, problem, first_row, out),
+        96 => shaped::<L, S, 96>(s, problem, first_row, out),
+        128 => shaped::<L, S, 128>(s, problem, first_row, out),
+        256 => shaped::<L, S, 256>(s, problem, first_row, out),
+        _ => debug_assert!(false, "the tiled engine has no instance for d = {}", problem.d),
+    }
+}
+
+/// The engine for head and value dimension `D`, tile shapes by backend.
+#[inline(always)]
+fn shaped<const L: usize, S: Simd<L>, const D: usize>(s: S, problem: &Problem<'_>, first_row: usize, out: OutRows<'_>) {
     if S::REGISTERS >= 32 {
-        attend_with::<L, S, 2, 12, 4, 4>(s, problem, first_row, out);
+        attend_with::<L, S, D, 2, 12, 4, 4>(s, problem, first_row, out);
     } else if S::FUSED {
-        attend_with::<L, S, 2, 6, 4, 2>(s, problem, first_row, out);
+        attend_with::<L, S, D, 2, 6, 4, 2>(s, problem, first_row, out);
     } else {
-        attend_with::<L, S, 2, 4, 4, 2>(s, problem, first_row, out);
+        attend_with::<L, S, D, 2, 4, 4, 2>(s, problem, first_row, out);
     }
 }
 
 /// Per-call scratch: the transposed queries of a block and one tile of
 /// scores (later weights), `QV` vectors per row.
-struct Scratch<const L: usize, const QV: usize> {
-    qt: [[[f32; L]; QV]; MAX_D],
+struct Scratch<const L: usize, const QV: usize, const D: usize> {
+    qt: [[[f32; L]; QV]; D],
     tile: [[[f32; L]; QV]; TILE_KEYS],
 }
 
 /// The engine with `QV` query vectors per block, `MRK` keys per score tile,
 /// `MRP` queries × `NVP` value vectors per `P·V` tile.
 #[inline(always)]
-fn attend_with<const L: usize, S: Simd<L>, const QV: usize, const MRK: usize, const MRP: usize, const NVP: usize>(
+#[allow(clippy::many_single_char_names)]
+fn attend_with<
+    const L: usize,
+    S: Simd<L>,
+    const D: usize,
+    const QV: usize,
+    const MRK: usize,
+    const MRP: usize,
+    const NVP: usize,
+>(
     s: S,
     problem: &Problem<'_>,
     first_row: usize,
@@ -67,7 +105,7 @@ fn attend_with<const L: usize, S: Simd<L>, const QV: usize, const MRK: usize, co
 ) {
     let rows = out.len().min(problem.nq.saturating_sub(first_row));
     let block = QV * L;
-    let mut scratch = Scratch::<L, QV> { qt: [[[0.0; L]; QV]; MAX_D], tile: [[[0.0; L]; QV]; TILE_KEYS] };
+    let mut scratch = Scratch::<L, QV, D> { qt: [[[0.0; L]; QV]; D], tile: [[[0.0; L]; QV]; TILE_KEYS] };
     let (stride, width) = (out.stride.max(1), out.width);
     // `max(1)`: chunk sizes the optimizer sees are non-zero (no panic path).
     let blocks = out.data.chunks_mut(block.saturating_mul(stride).max(1)).take(rows.div_ceil(block));
@@ -75,7 +113,7 @@ fn attend_with<const L: usize, S: Simd<L>, const QV: usize, const MRK: usize, co
         let first = first_row + b * block;
         let n = block.min(rows - b * block);
         let out = OutRows { data, stride, width };
-        attend_block::<L, S, QV, MRK, MRP, NVP>(s, problem, first, n, &mut scratch, out);
+        attend_block::<L, S, D, QV, MRK, MRP, NVP>(s, problem, first, n, &mut scratch, out);
     }
 }
 
@@ -107,66 +145,83 @@ impl<const N: usize> Ranges<N> {
     }
 }
 
+/// Zeros to stand in for a row a view does not hold (never, by the
+/// invariants: only so that reference arrays can be filled without panics).
+static ZEROS: [f32; 256] = [0.0; 256];
+
+/// Rows `keys` of `rows` as fixed-size arrays, into `refs` (the rest of
+/// `refs` keeps `zero`); the filled part.
+#[inline(always)]
+fn fixed_rows<'a, 'r, const D: usize>(
+    rows: &super::problem::Rows<'a>,
+    keys: Range<usize>,
+    zero: &'a [f32; D],
+    refs: &'r mut [&'a [f32; D]; TILE_KEYS],
+) -> &'r [&'a [f32; D]] {
+    let n = keys.len().min(TILE_KEYS);
+    for (r, j) in refs.iter_mut().zip(keys) {
+        *r = rows.row(j).first_chunk::<D>().unwrap_or(zero);
+    }
+    refs.get(..n).unwrap_or_default()
+}
+
 /// `n` output rows starting at query `first`.
 #[inline(never)]
-fn attend_block<const L: usize, S: Simd<L>, const QV: usize, const MRK: usize, const MRP: usize, const NVP: usize>(
+#[allow(clippy::too_many_arguments)]
+fn attend_block<
+    const L: usize,
+    S: Simd<L>,
+    const D: usize,
+    const QV: usize,
+    const MRK: usize,
+    const MRP: usize,
+    const NVP: usize,
+>(
     s: S,
     problem: &Problem<'_>,
     first: usize,
     n: usize,
-    scratch: &mut Scratch<L, QV>,
+    scratch: &mut Scratch<L, QV, D>,
     mut out: OutRows<'_>,
 ) {
-    // Not inlined (one copy per backend and tile shape, shared by every
-    // problem shape), so it re-enters the backend's target features.
+    // Not inlined (one copy per backend and shape, shared by every call), so
+    // it re-enters the backend's target features.
     s.vectorize(
         #[inline(always)]
         || {
-            let d = problem.d;
-            transpose_queries(problem, first, n, &mut scratch.qt);
-            let qt = scratch.qt.get(..d).unwrap_or_default();
+            let Some(zero) = ZEROS.first_chunk::<D>() else { return };
+            transpose_queries::<L, QV, D>(problem, first, n, &mut scratch.qt);
             // `QV·L` lanes; arrays sized by the largest block any backend uses.
             let ranges = Ranges::<32>::new(problem, first, n);
             let scale = s.splat(problem.scale());
-            for row in out.rows(n) {
+            // The block's output rows: the accumulators, zero before the first tile.
+            let mut rows: [&mut [f32]; 32] = core::array::from_fn(|_| &mut [][..]);
+            for (slot, row) in rows.iter_mut().zip(out.rows(n)) {
                 row.fill(0.0);
+                *slot = row;
             }
+            let rows = rows.get_mut(..n).unwrap_or_default();
             let mut max = [s.splat(f32::NEG_INFINITY); QV];
             let mut sum = [s.zero(); QV];
+            let (mut krefs, mut vrefs) = ([zero; TILE_KEYS], [zero; TILE_KEYS]);
             let mut start = ranges.union.start - ranges.union.start % TILE_KEYS;
             while start < ranges.union.end {
                 let keys = start.max(ranges.union.start)..ranges.union.end.min(start + TILE_KEYS);
                 let tile = scratch.tile.get_mut(..keys.len()).unwrap_or_default();
-                score_tile::<L, S, QV, MRK>(s, problem, keys.start, qt, scale, tile);
+                let k = fixed_rows::<D>(&problem.k, keys.clone(), zero, &mut krefs);
+                score_tile::<L, S, D, QV, MRK>(s, &scratch.qt, k, scale, tile);
                 let whole = ranges.common.start <= keys.start && keys.end <= ranges.common.end;
                 if !whole {
                     mask_edges(&ranges, keys.start, n, tile);
                 }
                 let mut alpha = [[0.0; L]; QV];
-                for (v, ((m, l), alpha)) in max.iter_mut().zip(sum.iter_mut()).zip(alpha.iter_mut()).enumerate() {
-                    let tile_max = tile.iter().fold(s.splat(f32::NEG_INFINITY), |acc, x| {
-                        s.max(s.load(x.get(v).unwrap_or(&[f32::NEG_INFINITY; L])), acc)
-                    });
-                    let new_max = s.max(tile_max, *m);
-                    let shift = s.zero_if_neg_inf(new_max);
-                    let rescale = exp_shifted(s, *m, shift);
-                    let mut tile_sum = s.zero();
-                    for x in tile.iter_mut() {
-                        if let Some(x) = x.get_mut(v) {
-                            let w = exp_shifted(s, s.load(x), shift);
-                            tile_sum = tile_sum + w;
-                            s.store(w, x);
-                        }
-                    }
-                    *l = s.mul_add(*l, rescale, tile_sum);
-                    *m = new_max;
-                    s.store(rescale, alpha);
-                }
+                softmax_tile(s, tile, &mut max, &mut sum, &mut alpha);
                 let alpha = alpha.as_flattened();
+                let v = fixed_rows::<D>(&problem.v, keys.clone(), zero, &mut vrefs);
                 if whole {
-                    accumulate_all::<L, S, QV, MRP, NVP>(s, problem, keys.start, tile, alpha, n, &mut out);
+                    accumulate_all::<L, S, D, QV, MRP, NVP>(s, tile, v, alpha, rows);
                 } else {
-                    accumulate_ranges::<L, S, QV, NVP>(s, problem, keys.start, tile, alpha, &ranges, n, &mut out);
+                    accumulate_ranges::<L, S, D, QV, NVP>(s, keys.start, tile, v, alpha, &ranges, rows);
                 }
                 start += TILE_KEYS - start % TILE_KEYS;
             }
@@ -174,7 +229,7 @@ fn attend_block<const L: usize, S: Simd<L>, const QV: usize, const MRK: usize, c
             for (l, dst) in sum.iter().zip(sums.iter_mut()) {
                 s.store(*l, dst);
             }
-            for (row, &l) in out.rows(n).zip(sums.as_flattened()) {
+            for (row, &l) in rows.iter_mut().zip(sums.as_flattened()) {
                 if l == 0.0 {
                     row.fill(0.0);
                 } else {
@@ -185,16 +240,15 @@ fn attend_block<const L: usize, S: Simd<L>, const QV: usize, const MRK: usize, c
     )
 }
 
-/// `qt[c][v][lane] = q[first + v·L + lane][c]`, zero past `d` and past the
-/// block's rows.
-fn transpose_queries<const L: usize, const QV: usize>(
+/// `qt[c][v][lane] = q[first + v·L + lane][c]`, zero past the block's rows.
+fn transpose_queries<const L: usize, const QV: usize, const D: usize>(
     problem: &Problem<'_>,
     first: usize,
     n: usize,
-    qt: &mut [[[f32; L]; QV]; MAX_D],
+    qt: &mut [[[f32; L]; QV]; D],
 ) {
     if n < QV * L {
-        qt.iter_mut().take(problem.d).for_each(|r| *r = [[0.0; L]; QV]);
+        qt.iter_mut().for_each(|r| *r = [[0.0; L]; QV]);
     }
     for lane in 0..n {
         let query = problem.q.row(first + lane);
@@ -207,43 +261,35 @@ fn transpose_queries<const L: usize, const QV: usize>(
     }
 }
 
-/// Scores `q·k·scale` of keys `first ..` for every lane: `MRK` keys per
+/// Scores `q·k·scale` of the tile's keys for every lane: `MRK` keys per
 /// register tile, then one key at a time.
-#[inline(never)]
-fn score_tile<const L: usize, S: Simd<L>, const QV: usize, const MRK: usize>(
+#[inline(always)]
+fn score_tile<const L: usize, S: Simd<L>, const D: usize, const QV: usize, const MRK: usize>(
     s: S,
-    problem: &Problem<'_>,
-    first: usize,
-    qt: &[[[f32; L]; QV]],
+    qt: &[[[f32; L]; QV]; D],
+    keys: &[&[f32; D]],
     scale: S::V,
     tile: &mut [[[f32; L]; QV]],
 ) {
-    s.vectorize(
-        #[inline(always)]
-        || {
-            let mut groups = tile.chunks_exact_mut(MRK);
-            let mut j = first;
-            for group in &mut groups {
-                let keys: [&[f32]; MRK] = core::array::from_fn(|i| problem.k.row(j + i));
-                let mut acc = [[s.zero(); QV]; MRK];
-                rows_times_panel(s, keys, qt, &mut acc);
-                for (dst, acc) in group.iter_mut().zip(&acc) {
-                    for (dst, &a) in dst.iter_mut().zip(acc) {
-                        s.store(a * scale, dst);
-                    }
-                }
-                j += MRK;
+    let mut groups = tile.chunks_exact_mut(MRK);
+    let mut key_groups = keys.chunks_exact(MRK);
+    for (group, k) in (&mut groups).zip(&mut key_groups) {
+        let Some(k) = k.first_chunk::<MRK>() else { break };
+        let mut acc = [[s.zero(); QV]; MRK];
+        rows_times_panel(s, k, qt, &mut acc);
+        for (dst, acc) in group.iter_mut().zip(&acc) {
+            for (dst, &a) in dst.iter_mut().zip(acc) {
+                s.store(a * scale, dst);
             }
-            for dst in groups.into_remainder() {
-                let mut acc = [[s.zero(); QV]; 1];
-                rows_times_panel(s, [problem.k.row(j)], qt, &mut acc);
-                for (dst, &a) in dst.iter_mut().zip(&acc[0]) {
-                    s.store(a * scale, dst);
-                }
-                j += 1;
-            }
-        },
-    )
+        }
+    }
+    for (dst, k) in groups.into_remainder().iter_mut().zip(key_groups.remainder()) {
+        let mut acc = [[s.zero(); QV]; 1];
+        rows_times_panel(s, &[*k], qt, &mut acc);
+        for (dst, &a) in dst.iter_mut().zip(&acc[0]) {
+            s.store(a * scale, dst);
+        }
+    }
 }
 
 /// Sets to `−∞` the scores of keys outside each lane's own range.
@@ -263,120 +309,70 @@ fn mask_edges<const L: usize, const QV: usize>(
     }
 }
 
-/// The V rows of a tile's keys as one slice: row `j` at `j·stride`, the
-/// last one `width` long, walked by `chunks(stride)` in the `P·V` loop.
-#[derive(Clone, Copy)]
-struct ValueTile<'a> {
-    data: &'a [f32],
-    stride: usize,
-}
-
-impl<'a> ValueTile<'a> {
-    /// The V rows of keys `keys` (all within the problem).
-    fn new(problem: &Problem<'a>, keys: Range<usize>) -> Self {
-        let v = problem.v;
-        let stride = v.stride.max(1);
-        let data = match keys.end.checked_sub(1) {
-            Some(last) if !keys.is_empty() => {
-                v.data.get(keys.start * stride..last * stride + v.width).unwrap_or_default()
-            }
-            _ => &[],
-        };
-        ValueTile { data, stride }
-    }
-
-    /// Rows `lo .. hi` of the tile.
-    fn rows(&self, lo: usize, hi: usize) -> Self {
-        let end = (hi * self.stride).min(self.data.len());
-        ValueTile { data: self.data.get(lo * self.stride..end).unwrap_or_default(), stride: self.stride }
-    }
-
-    /// `(weights of key j, value vectors col .. col + NV of key j)` for the
-    /// tile's keys, the weights `MR` lanes from `lane` of each tile row.
-    #[inline(always)]
-    fn pairs<'w, const L: usize, const QV: usize, const MR: usize, const NV: usize>(
-        self,
-        tile: &'w [[[f32; L]; QV]],
-        lane: usize,
-        col: usize,
-    ) -> impl Iterator<Item = (&'w [f32; MR], &'a [[f32; L]; NV])>
-    where
-        'a: 'w,
-    {
-        let at = col * L;
-        let pick = move |(w, v): (&'w [[f32; L]; QV], &'a [f32])| {
-            Some((
-                w.as_flattened().get(lane..)?.first_chunk::<MR>()?,
-                v.get(at..)?.as_chunks::<L>().0.first_chunk::<NV>()?,
-            ))
-        };
-        tile.iter().zip(self.data.chunks(self.stride)).map_while(pick)
+/// The online softmax step of one tile, lane-wise: the running maxima and
+/// sums move on, the tile's scores become their weights `e^(x − m)`, and
+/// `alpha` gets each lane's rescale factor `e^(m_old − m_new)`.
+#[inline(always)]
+fn softmax_tile<const L: usize, S: Simd<L>, const QV: usize>(
+    s: S,
+    tile: &mut [[[f32; L]; QV]],
+    max: &mut [S::V; QV],
+    sum: &mut [S::V; QV],
+    alpha: &mut [[f32; L]; QV],
+) {
+    for (v, ((m, l), alpha)) in max.iter_mut().zip(sum.iter_mut()).zip(alpha.iter_mut()).enumerate() {
+        let tile_max =
+            tile.iter().filter_map(|x| x.get(v)).fold(s.splat(f32::NEG_INFINITY), |acc, x| s.max(s.load(x), acc));
+        let new_max = s.max(tile_max, *m);
+        let shift = s.zero_if_neg_inf(new_max);
+        let rescale = exp_shifted(s, *m, shift);
+        let mut tile_sum = s.zero();
+        for x in tile.iter_mut().filter_map(|x| x.get_mut(v)) {
+            let w = exp_shifted(s, s.load(x), shift);
+            tile_sum = tile_sum + w;
+            s.store(w, x);
+        }
+        *l = s.mul_add(*l, rescale, tile_sum);
+        *m = new_max;
+        s.store(rescale, alpha);
     }
 }
 
 /// `out[i] = out[i]·alpha[i] + Σⱼ w[j][i]·v[j]` for every row of the block,
-/// every key of the tile, in `MRP × NVP` register tiles.
+/// every key of the tile: per group of `NVP` value vectors, `MRP` rows per
+/// register tile.
 #[inline(never)]
-#[allow(clippy::too_many_arguments)]
-fn accumulate_all<const L: usize, S: Simd<L>, const QV: usize, const MRP: usize, const NVP: usize>(
+fn accumulate_all<const L: usize, S: Simd<L>, const D: usize, const QV: usize, const MRP: usize, const NVP: usize>(
     s: S,
-    problem: &Problem<'_>,
-    first: usize,
     tile: &[[[f32; L]; QV]],
+    values: &[&[f32; D]],
     alpha: &[f32],
-    rows: usize,
-    out: &mut OutRows<'_>,
+    rows: &mut [&mut [f32]],
 ) {
     s.vectorize(
         #[inline(always)]
         || {
-            let values = ValueTile::new(problem, first..first + tile.len());
-            let mut rows_out: [&mut [f32]; 32] = core::array::from_fn(|_| &mut [][..]);
-            for (slot, row) in rows_out.iter_mut().zip(out.rows(rows)) {
-                *slot = row;
+            let vectors = D / L;
+            let mut col = 0;
+            while col + NVP <= vectors {
+                column_groups::<L, S, D, QV, MRP, NVP>(s, tile, values, alpha, rows, col);
+                col += NVP;
             }
-            let rows_out = rows_out.get_mut(..rows).unwrap_or_default();
-            for_columns::<L, NVP>(
-                problem.dv,
-                #[inline(always)]
-                |col, width| match width {
-                    w if w == NVP => groups::<L, S, QV, MRP, NVP>(s, tile, values, alpha, rows_out, col),
-                    2 => groups::<L, S, QV, MRP, 2>(s, tile, values, alpha, rows_out, col),
-                    _ => groups::<L, S, QV, MRP, 1>(s, tile, values, alpha, rows_out, col),
-                },
-            );
-            value_tail(s, problem, first, tile, alpha, 0, rows_out);
+            while col < vectors {
+                column_groups::<L, S, D, QV, MRP, 1>(s, tile, values, alpha, rows, col);
+                col += 1;
+            }
         },
     )
-}
-
-/// Calls `f(col, width)` for the groups of whole value vectors: `NVP` at a
-/// time, then 2, then 1.
-#[inline(always)]
-fn for_columns<const L: usize, const NVP: usize>(dv: usize, mut f: impl FnMut(usize, usize)) {
-    let vectors = dv / L;
-    let mut col = 0;
-    while col + NVP <= vectors {
-        f(col, NVP);
-        col += NVP;
-    }
-    if NVP > 2 && col + 2 <= vectors {
-        f(col, 2);
-        col += 2;
-    }
-    while col < vectors {
-        f(col, 1);
-        col += 1;
-    }
 }
 
 /// Value vectors `col .. col + NV` of every row of the block, `MRP` rows
 /// per register tile.
 #[inline(always)]
-fn groups<const L: usize, S: Simd<L>, const QV: usize, const MRP: usize, const NV: usize>(
+fn column_groups<const L: usize, S: Simd<L>, const D: usize, const QV: usize, const MRP: usize, const NV: usize>(
     s: S,
     tile: &[[[f32; L]; QV]],
-    values: ValueTile<'_>,
+    values: &[&[f32; D]],
     alpha: &[f32],
     rows: &mut [&mut [f32]],
     col: usize,
@@ -384,11 +380,11 @@ fn groups<const L: usize, S: Simd<L>, const QV: usize, const MRP: usize, const N
     let mut groups = rows.chunks_exact_mut(MRP);
     let mut lane = 0;
     for group in &mut groups {
-        columns_tile::<L, S, QV, MRP, NV>(s, tile, values, alpha, lane, group, col);
+        columns_tile::<L, S, D, QV, MRP, NV>(s, tile, values, alpha, lane, group, col);
         lane += MRP;
     }
     for row in groups.into_remainder() {
-        columns_tile::<L, S, QV, 1, NV>(s, tile, values, alpha, lane, core::slice::from_mut(row), col);
+        columns_tile::<L, S, D, QV, 1, NV>(s, tile, values, alpha, lane, core::slice::from_mut(row), col);
         lane += 1;
     }
 }
@@ -396,88 +392,50 @@ fn groups<const L: usize, S: Simd<L>, const QV: usize, const MRP: usize, const N
 /// [`accumulate_all`] on an edge tile: each row folds in only the keys of
 /// its own range (its other V rows are not read).
 #[inline(never)]
-#[allow(clippy::too_many_arguments)]
-fn accumulate_ranges<const L: usize, S: Simd<L>, const QV: usize, const NVP: usize>(
+fn accumulate_ranges<const L: usize, S: Simd<L>, const D: usize, const QV: usize, const NVP: usize>(
     s: S,
-    problem: &Problem<'_>,
     first: usize,
     tile: &[[[f32; L]; QV]],
+    values: &[&[f32; D]],
     alpha: &[f32],
     ranges: &Ranges<32>,
-    rows: usize,
-    out: &mut OutRows<'_>,
+    rows: &mut [&mut [f32]],
 ) {
     s.vectorize(
         #[inline(always)]
         || {
             let end = first + tile.len();
-            let values = ValueTile::new(problem, first..end);
-            for (lane, mut row) in out.rows(rows).enumerate() {
+            for (lane, row) in rows.iter_mut().enumerate() {
                 let lo = ranges.lo.get(lane).map_or(end, |&lo| lo.max(first));
                 let hi = ranges.hi.get(lane).map_or(first, |&hi| hi.min(end));
                 if lo >= hi {
                     continue;
                 }
                 let sub = tile.get(lo - first..hi - first).unwrap_or_default();
-                let vals = values.rows(lo - first, hi - first);
-                let row = core::slice::from_mut(&mut row);
-                for_columns::<L, NVP>(
-                    problem.dv,
-                    #[inline(always)]
-                    |col, width| {
-                        for c in (col..col + width).step_by(NVP) {
-                            if width == NVP {
-                                columns_tile::<L, S, QV, 1, NVP>(s, sub, vals, alpha, lane, row, c);
-                            } else {
-                                columns_tile::<L, S, QV, 1, 1>(s, sub, vals, alpha, lane, row, c);
-                                if width == 2 {
-                                    columns_tile::<L, S, QV, 1, 1>(s, sub, vals, alpha, lane, row, c + 1);
-                                }
-                            }
-                        }
-                    },
-                );
-                value_tail(s, problem, lo, sub, alpha, lane, row);
+                let vals = values.get(lo - first..hi - first).unwrap_or_default();
+                let row = core::slice::from_mut(row);
+                let vectors = D / L;
+                let mut col = 0;
+                while col + NVP <= vectors {
+                    columns_tile::<L, S, D, QV, 1, NVP>(s, sub, vals, alpha, lane, row, col);
+                    col += NVP;
+                }
+                while col < vectors {
+                    columns_tile::<L, S, D, QV, 1, 1>(s, sub, vals, alpha, lane, row, col);
+                    col += 1;
+                }
             }
         },
     )
 }
 
-/// The last `dv % L` columns of `rows` (block lanes `lane ..`), from the
-/// tile's keys `first ..`.
-#[inline(always)]
-fn value_tail<const L: usize, S: Simd<L>, const QV: usize>(
-    s: S,
-    problem: &Problem<'_>,
-    first: usize,
-    tile: &[[[f32; L]; QV]],
-    alpha: &[f32],
-    lane: usize,
-    rows: &mut [&mut [f32]],
-) {
-    if problem.dv.is_multiple_of(L) {
-        return;
-    }
-    let at = problem.dv / L * L;
-    for (row, i) in rows.iter_mut().zip(lane..) {
-        let a = alpha.get(i).copied().unwrap_or(0.0);
-        let tail = row.get_mut(at..).unwrap_or_default();
-        let mut acc = s.load_padded(tail, 0.0) * s.splat(a);
-        for (j, w) in (first..).zip(tile) {
-            let x = s.load_padded(problem.v.row(j).get(at..).unwrap_or_default(), 0.0);
-            acc = s.mul_add(s.splat(w.as_flattened().get(i).copied().unwrap_or(0.0)), x, acc);
-        }
-        s.store_partial(acc, tail);
-    }
-}
-
 /// Vectors `col .. col + NV` of `MR` output rows (block lanes `lane ..`):
 /// `acc = out·alpha`, the register tile over the keys, `out = acc`.
 #[inline(always)]
-fn columns_tile<const L: usize, S: Simd<L>, const QV: usize, const MR: usize, const NV: usize>(
+fn columns_tile<const L: usize, S: Simd<L>, const D: usize, const QV: usize, const MR: usize, const NV: usize>(
     s: S,
     tile: &[[[f32; L]; QV]],
-    values: ValueTile<'_>,
+    values: &[&[f32; D]],
     alpha: &[f32],
     lane: usize,
     out: &mut [&mut [f32]],
@@ -492,7 +450,13 @@ fn columns_tile<const L: usize, S: Simd<L>, const QV: usize, const MR: usize, co
             }
         }
     }
-    weights_times_rows(s, values.pairs::<L, QV, MR, NV>(tile, lane, col), &mut acc);
+    // Constant-size rows: both lookups below are loop-invariant checks.
+    let pairs = tile.iter().zip(values).map_while(|(w, v)| {
+        let w = w.as_flattened().get(lane..)?.first_chunk::<MR>()?;
+        let v = v.as_chunks::<L>().0.get(col..)?.first_chunk::<NV>()?;
+        Some((w, v))
+    });
+    weights_times_rows(s, pairs, &mut acc);
     for (acc, row) in acc.iter().zip(out.iter_mut()) {
         if let Some(xs) = row.as_chunks_mut::<L>().0.get_mut(col..col + NV) {
             for (acc, x) in acc.iter().zip(xs) {

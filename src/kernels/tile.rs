@@ -20,39 +20,20 @@
 
 use crate::simd::Simd;
 
-/// Steps of the reduction unrolled per bounds check of the broadcast rows.
-const UNROLL: usize = 4;
-
-/// `acc[i][v] += Σₖ rows[i][k] · panel[k][v]` for `k < panel.len()`; a row
-/// shorter than the panel contributes only its own length.
+/// `acc[i][v] += Σₖ rows[i][k] · panel[k][v]` over the `K` steps: every
+/// row and the panel are fixed-size, so the loop has constant bounds and
+/// no bounds checks; each broadcast reads memory directly.
 #[inline(always)]
-pub(crate) fn rows_times_panel<const L: usize, S: Simd<L>, const MR: usize, const NV: usize>(
+pub(crate) fn rows_times_panel<const L: usize, S: Simd<L>, const MR: usize, const NV: usize, const K: usize>(
     s: S,
-    rows: [&[f32]; MR],
-    panel: &[[[f32; L]; NV]],
+    rows: &[&[f32; K]; MR],
+    panel: &[[[f32; L]; NV]; K],
     acc: &mut [[S::V; NV]; MR],
 ) {
-    let (steps, tail) = panel.as_chunks::<UNROLL>();
-    let chunked = rows.map(|r| r.as_chunks::<UNROLL>().0);
-    for (c, block) in steps.iter().enumerate() {
-        // One check per row per UNROLL steps (rows are at least this long);
-        // references, so each broadcast reads memory directly.
-        let a: [&[f32; UNROLL]; MR] = core::array::from_fn(|i| chunked[i].get(c).unwrap_or(&[0.0; UNROLL]));
-        for (u, b) in block.iter().enumerate() {
-            let b = b.map(|lanes| s.load(&lanes));
-            for (acc, a) in acc.iter_mut().zip(&a) {
-                let x = s.splat(a[u]);
-                for (acc, &b) in acc.iter_mut().zip(&b) {
-                    *acc = s.mul_add(x, b, *acc);
-                }
-            }
-        }
-    }
-    let done = steps.len() * UNROLL;
-    for (k, b) in (done..).zip(tail) {
+    for (k, b) in panel.iter().enumerate() {
         let b = b.map(|lanes| s.load(&lanes));
-        for (acc, row) in acc.iter_mut().zip(&rows) {
-            let x = s.splat(row.get(k).copied().unwrap_or(0.0));
+        for (acc, row) in acc.iter_mut().zip(rows) {
+            let x = s.splat(row[k]);
             for (acc, &b) in acc.iter_mut().zip(&b) {
                 *acc = s.mul_add(x, b, *acc);
             }
