@@ -39,7 +39,7 @@ use std::collections::BTreeMap;
 
 /// Entry `c` of row `a` of the `d × d` Sylvester–Hadamard matrix.
 fn hadamard(a: usize, c: usize) -> f64 {
-    if (a & c).count_ones() % 2 == 0 { 1.0 } else { -1.0 }
+    if (a & c).count_ones().is_multiple_of(2) { 1.0 } else { -1.0 }
 }
 
 /// Binary digits after the point of the dyadic `x` (0 for integers).
