@@ -1,11 +1,14 @@
 //! The fused attention (const-generic, row-range and runtime forms) and the
 //! weights variant against the f64 oracle, for every mask option, over shapes
-//! that are not multiples of the lane width or the 32-key block, NK 1 to 300.
+//! that are not multiples of the lane width or the key blocks, NK 1 to 300,
+//! on every backend this build and CPU support, with each attention engine
+//! forced in turn (where it accepts the problem).
 
 #![allow(clippy::needless_range_loop)] // index loops mirror the math
 
 use sdpa::runtime::{self, Bias, Mask, Shape};
 use sdpa::{Alignment, Matrix, Options, Settings, Window, attention, attention_rows, attention_weights};
+use sdpa_oracle::backend::{each_backend, each_backend_and_engine};
 use sdpa_oracle::{Case, Rng};
 
 /// Settings plus an optional full boolean mask and an optional full bias.
@@ -58,94 +61,95 @@ fn check_rows(case: &Case, got: &[f32], what: &str) -> (f64, f64) {
 }
 
 fn run_shape<const NQ: usize, const NK: usize, const D: usize, const DV: usize>(seed: u64) {
-    let mut rng = Rng::new(seed);
-    let mut worst = (0.0f64, 0.0f64);
-    for (settings, mask, bias) in option_mixes(&mut rng, NQ, NK) {
-        let mut q = Matrix::<NQ, D>::zeros();
-        let mut k = Matrix::<NK, D>::zeros();
-        let mut v = Matrix::<NK, DV>::zeros();
-        rng.fill(q.as_mut_slice(), -1.0, 1.0);
-        rng.fill(k.as_mut_slice(), -1.0, 1.0);
-        rng.fill(v.as_mut_slice(), -1.0, 1.0);
+    each_backend_and_engine(|backend, forced| {
+        let mut rng = Rng::new(seed);
+        let mut worst = (0.0f64, 0.0f64);
+        for (settings, mask, bias) in option_mixes(&mut rng, NQ, NK) {
+            let mut q = Matrix::<NQ, D>::zeros();
+            let mut k = Matrix::<NK, D>::zeros();
+            let mut v = Matrix::<NK, DV>::zeros();
+            rng.fill(q.as_mut_slice(), -1.0, 1.0);
+            rng.fill(k.as_mut_slice(), -1.0, 1.0);
+            rng.fill(v.as_mut_slice(), -1.0, 1.0);
 
-        let mask_rows: Option<Box<[[bool; NK]; NQ]>> = mask.as_ref().map(|m| {
-            let mut rows = Box::new([[false; NK]; NQ]);
-            rows.as_flattened_mut().copy_from_slice(m);
-            rows
-        });
-        let bias_matrix = bias.as_ref().map(|b| Matrix::<NQ, NK>::from_slice(b).unwrap());
-        let mut options = Options::new().with_settings(settings);
-        if let Some(m) = &mask_rows {
-            options = options.mask(m);
-        }
-        if let Some(b) = &bias_matrix {
-            options = options.bias(b);
-        }
+            let mask_rows: Option<Box<[[bool; NK]; NQ]>> = mask.as_ref().map(|m| {
+                let mut rows = Box::new([[false; NK]; NQ]);
+                rows.as_flattened_mut().copy_from_slice(m);
+                rows
+            });
+            let bias_matrix = bias.as_ref().map(|b| Matrix::<NQ, NK>::from_slice(b).unwrap());
+            let mut options = Options::new().with_settings(settings);
+            if let Some(m) = &mask_rows {
+                options = options.mask(m);
+            }
+            if let Some(b) = &bias_matrix {
+                options = options.bias(b);
+            }
 
-        let case = Case {
-            nq: NQ,
-            nk: NK,
-            d: D,
-            dv: DV,
-            q: q.as_slice().to_vec(),
-            k: k.as_slice().to_vec(),
-            v: v.as_slice().to_vec(),
-            settings,
-            mask: mask.clone(),
-            bias: bias.clone(),
-        };
+            let case = Case {
+                nq: NQ,
+                nk: NK,
+                d: D,
+                dv: DV,
+                q: q.as_slice().to_vec(),
+                k: k.as_slice().to_vec(),
+                v: v.as_slice().to_vec(),
+                settings,
+                mask: mask.clone(),
+                bias: bias.clone(),
+            };
 
-        let mut out = Matrix::<NQ, DV>::zeros();
-        attention(&q, &k, &v, &mut out, &options);
-        let (abs, frac) = check_rows(&case, out.as_slice(), "attention");
-        worst = (worst.0.max(abs), worst.1.max(frac));
+            let mut out = Matrix::<NQ, DV>::zeros();
+            attention(&q, &k, &v, &mut out, &options);
+            let (abs, frac) = check_rows(&case, out.as_slice(), "attention");
+            worst = (worst.0.max(abs), worst.1.max(frac));
 
-        // Row ranges reassemble the same output, bit for bit.
-        let mut parts = Matrix::<NQ, DV>::from_fn(|_, _| f32::NAN);
-        let split = NQ / 2;
-        let (top, bottom) = parts.rows_mut().split_at_mut(split);
-        assert_eq!(attention_rows(&q, &k, &v, 0, top, &options), split);
-        assert_eq!(attention_rows(&q, &k, &v, split, bottom, &options), NQ - split);
-        assert_eq!(parts.as_slice(), out.as_slice(), "row ranges differ from the whole");
+            // Row ranges reassemble the same output, bit for bit.
+            let mut parts = Matrix::<NQ, DV>::from_fn(|_, _| f32::NAN);
+            let split = NQ / 2;
+            let (top, bottom) = parts.rows_mut().split_at_mut(split);
+            assert_eq!(attention_rows(&q, &k, &v, 0, top, &options), split);
+            assert_eq!(attention_rows(&q, &k, &v, split, bottom, &options), NQ - split);
+            assert_eq!(parts.as_slice(), out.as_slice(), "row ranges differ from the whole");
 
-        // The runtime API runs the same engine on the same data.
-        let mut rt_out = vec![0.0f32; NQ * DV];
-        let mut rt = runtime::Options::new().with_settings(settings);
-        if let Some(m) = &mask {
-            rt = rt.mask(Mask::PerQuery(m));
-        }
-        if let Some(b) = &bias {
-            rt = rt.bias(Bias::PerQuery(b));
-        }
-        let shape = Shape { queries: NQ, keys: NK, head_dim: D, value_dim: DV };
-        runtime::attention(shape, q.as_slice(), k.as_slice(), v.as_slice(), &mut rt_out, &rt).unwrap();
-        assert_eq!(rt_out, out.as_slice(), "runtime API differs");
+            // The runtime API runs the same engine on the same data.
+            let mut rt_out = vec![0.0f32; NQ * DV];
+            let mut rt = runtime::Options::new().with_settings(settings);
+            if let Some(m) = &mask {
+                rt = rt.mask(Mask::PerQuery(m));
+            }
+            if let Some(b) = &bias {
+                rt = rt.bias(Bias::PerQuery(b));
+            }
+            let shape = Shape { queries: NQ, keys: NK, head_dim: D, value_dim: DV };
+            runtime::attention(shape, q.as_slice(), k.as_slice(), v.as_slice(), &mut rt_out, &rt).unwrap();
+            assert_eq!(rt_out, out.as_slice(), "runtime API differs");
 
-        // The weights variant: weights against f64, output against f64.
-        let mut w_out = Matrix::<NQ, DV>::zeros();
-        let mut weights = Box::new(Matrix::<NQ, NK>::zeros());
-        attention_weights(&q, &k, &v, &mut w_out, &mut weights, &options);
-        check_rows(&case, w_out.as_slice(), "attention_weights");
-        let oracle = case.view();
-        for i in 0..NQ {
-            let want = oracle.weights64(i);
-            for j in 0..NK {
-                let (g, w) = (weights.rows()[i][j] as f64, want[j]);
-                let tol =
-                    4.0 * oracle.first_order_tolerance(i) / case.v.iter().fold(1e-30f64, |m, x| m.max(x.abs() as f64));
-                assert!((g - w).abs() <= tol * w.max(1.0 / NK as f64), "weights[{i}][{j}] = {g}, f64 {w}");
-                if !oracle.visible(i, j) {
-                    assert_eq!(g, 0.0, "masked weight [{i}][{j}] is not zero");
+            // The weights variant: weights against f64, output against f64.
+            let mut w_out = Matrix::<NQ, DV>::zeros();
+            let mut weights = Box::new(Matrix::<NQ, NK>::zeros());
+            attention_weights(&q, &k, &v, &mut w_out, &mut weights, &options);
+            check_rows(&case, w_out.as_slice(), "attention_weights");
+            let oracle = case.view();
+            for i in 0..NQ {
+                let want = oracle.weights64(i);
+                for j in 0..NK {
+                    let (g, w) = (weights.rows()[i][j] as f64, want[j]);
+                    let tol = 4.0 * oracle.first_order_tolerance(i)
+                        / case.v.iter().fold(1e-30f64, |m, x| m.max(x.abs() as f64));
+                    assert!((g - w).abs() <= tol * w.max(1.0 / NK as f64), "weights[{i}][{j}] = {g}, f64 {w}");
+                    if !oracle.visible(i, j) {
+                        assert_eq!(g, 0.0, "masked weight [{i}][{j}] is not zero");
+                    }
                 }
             }
         }
-    }
-    println!(
-        "NQ {NQ} NK {NK} D {D} DV {DV} ({}): max |out - f64| = {:.2e}, max error / tolerance = {:.3}",
-        sdpa::backend(),
-        worst.0,
-        worst.1
-    );
+        println!(
+            "NQ {NQ} NK {NK} D {D} DV {DV} ({backend}, {forced:?} engine forced): max |out - f64| = {:.2e}, \
+             max error / tolerance = {:.3}",
+            worst.0, worst.1
+        );
+    });
 }
 
 macro_rules! shapes {
@@ -175,39 +179,46 @@ shapes! {
 
 #[test]
 fn runtime_rejects_bad_shapes_and_writes_nothing() {
-    let shape = Shape { queries: 2, keys: 3, head_dim: 2, value_dim: 1 };
-    let (q, k, v) = ([0.5f32; 4], [0.5f32; 6], [1.0f32; 3]);
-    let mut out = [7.0f32; 2];
-    let o = runtime::Options::new();
-    let zero = Shape { keys: 0, ..shape };
-    assert_eq!(runtime::attention(zero, &q, &k, &v, &mut out, &o), Err(runtime::Error::ZeroDimension));
-    let huge = Shape { queries: usize::MAX, ..shape };
-    assert_eq!(runtime::attention(huge, &q, &k, &v, &mut out, &o), Err(runtime::Error::SizeOverflow));
-    assert_eq!(runtime::attention(shape, &q[..3], &k, &v, &mut out, &o), Err(runtime::Error::QueryLength));
-    assert_eq!(runtime::attention(shape, &q, &k[..5], &v, &mut out, &o), Err(runtime::Error::KeyLength));
-    assert_eq!(runtime::attention(shape, &q, &k, &v[..2], &mut out, &o), Err(runtime::Error::ValueLength));
-    assert_eq!(runtime::attention(shape, &q, &k, &v, &mut out[..1], &o), Err(runtime::Error::OutputLength));
-    let short_mask = [true; 2];
-    let om = o.mask(Mask::PerKey(&short_mask));
-    assert_eq!(runtime::attention(shape, &q, &k, &v, &mut out, &om), Err(runtime::Error::MaskLength));
-    let short_bias = [0.0; 5];
-    let ob = o.bias(Bias::PerQuery(&short_bias));
-    assert_eq!(runtime::attention(shape, &q, &k, &v, &mut out, &ob), Err(runtime::Error::BiasLength));
-    let mut w = [0.0f32; 5];
-    assert_eq!(runtime::attention_weights(shape, &q, &k, &v, &mut out, &mut w, &o), Err(runtime::Error::WeightsLength));
-    assert_eq!(runtime::attention_rows(shape, &q, &k, &v, 2, &mut out[..1], &o), Err(runtime::Error::RowRange));
-    assert_eq!(
-        runtime::attention_rows(shape, &q, &k, &v, usize::MAX, &mut out[..1], &o),
-        Err(runtime::Error::RowRange)
-    );
-    assert_eq!(out, [7.0; 2], "a refused call wrote to the output");
+    each_backend(|_| {
+        let shape = Shape { queries: 2, keys: 3, head_dim: 2, value_dim: 1 };
+        let (q, k, v) = ([0.5f32; 4], [0.5f32; 6], [1.0f32; 3]);
+        let mut out = [7.0f32; 2];
+        let o = runtime::Options::new();
+        let zero = Shape { keys: 0, ..shape };
+        assert_eq!(runtime::attention(zero, &q, &k, &v, &mut out, &o), Err(runtime::Error::ZeroDimension));
+        let huge = Shape { queries: usize::MAX, ..shape };
+        assert_eq!(runtime::attention(huge, &q, &k, &v, &mut out, &o), Err(runtime::Error::SizeOverflow));
+        assert_eq!(runtime::attention(shape, &q[..3], &k, &v, &mut out, &o), Err(runtime::Error::QueryLength));
+        assert_eq!(runtime::attention(shape, &q, &k[..5], &v, &mut out, &o), Err(runtime::Error::KeyLength));
+        assert_eq!(runtime::attention(shape, &q, &k, &v[..2], &mut out, &o), Err(runtime::Error::ValueLength));
+        assert_eq!(runtime::attention(shape, &q, &k, &v, &mut out[..1], &o), Err(runtime::Error::OutputLength));
+        let short_mask = [true; 2];
+        let om = o.mask(Mask::PerKey(&short_mask));
+        assert_eq!(runtime::attention(shape, &q, &k, &v, &mut out, &om), Err(runtime::Error::MaskLength));
+        let short_bias = [0.0; 5];
+        let ob = o.bias(Bias::PerQuery(&short_bias));
+        assert_eq!(runtime::attention(shape, &q, &k, &v, &mut out, &ob), Err(runtime::Error::BiasLength));
+        let mut w = [0.0f32; 5];
+        assert_eq!(
+            runtime::attention_weights(shape, &q, &k, &v, &mut out, &mut w, &o),
+            Err(runtime::Error::WeightsLength)
+        );
+        assert_eq!(runtime::attention_rows(shape, &q, &k, &v, 2, &mut out[..1], &o), Err(runtime::Error::RowRange));
+        assert_eq!(
+            runtime::attention_rows(shape, &q, &k, &v, usize::MAX, &mut out[..1], &o),
+            Err(runtime::Error::RowRange)
+        );
+        assert_eq!(out, [7.0; 2], "a refused call wrote to the output");
+    });
 }
 
 #[test]
 fn rows_past_the_end_are_not_written() {
-    let q = Matrix::<3, 2>::from_fn(|r, c| (r + c) as f32);
-    let mut rows = [[9.0f32; 2]; 4];
-    assert_eq!(attention_rows(&q, &q, &q, 1, &mut rows, &Options::new()), 2);
-    assert_eq!(rows[2..], [[9.0; 2]; 2]);
-    assert_eq!(attention_rows(&q, &q, &q, 7, &mut rows, &Options::new()), 0);
+    each_backend_and_engine(|_, _| {
+        let q = Matrix::<3, 2>::from_fn(|r, c| (r + c) as f32);
+        let mut rows = [[9.0f32; 2]; 4];
+        assert_eq!(attention_rows(&q, &q, &q, 1, &mut rows, &Options::new()), 2);
+        assert_eq!(rows[2..], [[9.0; 2]; 2]);
+        assert_eq!(attention_rows(&q, &q, &q, 7, &mut rows, &Options::new()), 0);
+    });
 }

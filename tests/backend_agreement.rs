@@ -1,25 +1,33 @@
 //! A deterministic battery over every kernel and attention, checked against
-//! the f64 oracle, measured (the README's "Accuracy" figures), and recorded
-//! so that builds with different backends can be compared.
+//! the f64 oracle on every backend, measured (the README's "Accuracy"
+//! figures), and recorded so that builds can be compared.
 //!
-//! The backend is chosen at compile time, so one test binary cannot run two.
-//! Each run writes its outputs (bits) to
-//! `target/backend-agreement/<backend>.txt` with a fingerprint of the
-//! inputs, then compares its own outputs with every other backend's file of
-//! the same fingerprint already there. The stated agreement bound is the sum
-//! of the two backends' oracle bounds for that output (each is within its
-//! bound of the same f64 value), i.e. twice the bound, as every bound here is
-//! backend-independent. `.ci/stability.sh` runs it on the default (f32x4),
-//! `force-scalar` and native (f32x16 + FMA) builds, the last with
-//! `SDPA_MIN_BACKENDS=3`, so a backend that was not recorded fails.
+//! One run computes the battery on every backend this build and CPU support
+//! (`with_backend`), checks each output against its oracle bound on that
+//! backend, and compares the backends with each other: two backends' results
+//! differ by at most the sum of their two bounds (each is within its bound
+//! of the same f64 value; the attention bounds depend on the backend through
+//! its online block size). It then writes each backend's outputs (bits, and
+//! the bound) to `target/backend-agreement/<build>/<arithmetic>.txt`, with a
+//! fingerprint of the inputs, `<build>` from `SDPA_AGREEMENT_BUILD`
+//! (`local` when unset) and `<arithmetic>` the backend's name with `-fma`
+//! where its multiply-add fuses (`f32x4` fuses in builds with FMA enabled),
+//! and compares itself with every other build already recorded there: the
+//! same arithmetic must give the same bits in every build (a backend chosen
+//! at run time equals the compile-time build of that backend, e.g. the
+//! default build's `f32x8-fma` equals a `-C target-feature=+avx2,+fma,+f16c`
+//! build's, its `scalar` the `force-scalar` build's), and different
+//! arithmetic agrees within the sum of the bounds. `.ci/stability.sh` runs
+//! the builds and checks that every pair it needs was recorded.
 //!
 //! `cargo test --release --test backend_agreement -- --nocapture`
 
 use sdpa::kernels::{OnlineSoftmax, axpy_rows, dot, exp_in_place, softmax};
 use sdpa::runtime::{self, Shape};
 use sdpa::{Alignment, Settings, Window};
+use sdpa_oracle::backend::{arithmetic, each_backend};
 use sdpa_oracle::bounds::{dot_bound, softmax_weight_bound};
-use sdpa_oracle::{Case, Rng, abs_dot64, dot64, fused, gamma, softmax64, ulp_error, ulp_f32};
+use sdpa_oracle::{Case, Rng, abs_dot64, dot64, gamma, softmax64, ulp_error, ulp_f32};
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 
@@ -191,95 +199,196 @@ fn battery() -> Battery {
     b
 }
 
+/// Where the recorded batteries live.
 fn dir() -> std::path::PathBuf {
     std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("target").join("backend-agreement")
 }
 
-fn name() -> String {
-    format!("{}{}", sdpa::backend(), if fused() { "-fma" } else { "" })
+/// How far apart two results of the same output may be: within the sum of
+/// their bounds, and the largest difference (absolute, in ulps, as a
+/// fraction of that sum) per family.
+#[derive(Default)]
+struct Agreement(BTreeMap<&'static str, (f64, f64, u32)>);
+
+impl Agreement {
+    fn note(&mut self, family: &'static str, a: f32, b: f32, limit: f64) -> f64 {
+        let diff = (a as f64 - b as f64).abs();
+        let ulps = if diff == 0.0 {
+            0
+        } else if a.is_sign_negative() == b.is_sign_negative() {
+            a.to_bits().abs_diff(b.to_bits())
+        } else {
+            u32::MAX
+        };
+        let w = self.0.entry(family).or_default();
+        *w = (w.0.max(diff), w.1.max(diff / limit.max(f64::MIN_POSITIVE)), w.2.max(ulps));
+        diff
+    }
+
+    fn print(&self, what: &str) {
+        for (family, (diff, frac, ulps)) in &self.0 {
+            println!(
+                "{what} {family:>15}: max |diff| {diff:.2e} ({ulps} ulp apart), max diff/(sum of bounds) {frac:.4}"
+            );
+        }
+    }
+}
+
+/// One recorded battery: per output its bits and its bound.
+struct Record {
+    fingerprint: u64,
+    items: Vec<(f32, f64)>,
+}
+
+impl Record {
+    fn of(b: &Battery) -> Self {
+        Record { fingerprint: b.fingerprint, items: b.items.iter().map(|it| (it.got, it.bound)).collect() }
+    }
+
+    fn text(&self) -> String {
+        let mut text = format!("fingerprint {:016x}\n", self.fingerprint);
+        for (got, bound) in &self.items {
+            writeln!(text, "{:08x} {:016x}", got.to_bits(), bound.to_bits()).unwrap();
+        }
+        text
+    }
+
+    fn parse(text: &str) -> Option<Self> {
+        let mut lines = text.lines();
+        let fingerprint = u64::from_str_radix(lines.next()?.strip_prefix("fingerprint ")?, 16).ok()?;
+        let items = lines
+            .map(|l| {
+                let (got, bound) = l.split_once(' ')?;
+                let got = f32::from_bits(u32::from_str_radix(got, 16).ok()?);
+                Some((got, f64::from_bits(u64::from_str_radix(bound, 16).ok()?)))
+            })
+            .collect::<Option<Vec<_>>>()?;
+        Some(Record { fingerprint, items })
+    }
 }
 
 #[test]
-fn battery_within_oracle_bounds_and_backends_agree() {
-    let b = battery();
-    // 1. Every output against the oracle; per family the largest absolute
-    //    error, relative error, ulp error and fraction of the bound.
-    let mut worst: BTreeMap<&str, (f64, f64, f64, f64, usize)> = BTreeMap::new();
-    for it in &b.items {
-        let err = (it.got as f64 - it.want).abs();
-        assert!(err <= it.bound, "{}: {} vs f64 {:e}, err {err:e} > bound {:e}", it.family, it.got, it.want, it.bound);
-        let w = worst.entry(it.family).or_default();
-        let rel = if it.want.abs() > 1e-30 { err / it.want.abs() } else { 0.0 };
-        let ulp = if it.want.abs() > 1e-30 { ulp_error(it.got, it.want) } else { 0.0 };
-        *w = (w.0.max(err), w.1.max(rel), w.2.max(ulp), w.3.max(err / it.bound.max(f64::MIN_POSITIVE)), w.4 + 1);
-    }
-    for (family, (abs, rel, ulp, frac, count)) in &worst {
-        println!(
-            "{} {family:>15}: {count:>6} outputs, max |err| {abs:.2e}, max rel {rel:.2e} ({ulp:.2} ulp), max err/bound {frac:.4}",
-            name()
-        );
-    }
+fn battery_within_oracle_bounds_on_every_backend_and_builds_agree() {
+    let runs: Vec<(String, Battery)> = each_backend(|b| (arithmetic(b), battery()));
+    let families: Vec<&'static str> = runs[0].1.items.iter().map(|it| it.family).collect();
 
-    // 2. Record, then compare with every other backend already recorded.
-    let dir = dir();
-    std::fs::create_dir_all(&dir).expect("create target/backend-agreement");
-    let mut text = format!("fingerprint {:016x}\n", b.fingerprint);
-    for it in &b.items {
-        writeln!(text, "{:08x}", it.got.to_bits()).unwrap();
-    }
-    let mine = dir.join(format!("{}.txt", name()));
-    let tmp = dir.join(format!("{}.tmp", name()));
-    std::fs::write(&tmp, &text).expect("write battery");
-    std::fs::rename(&tmp, &mine).expect("rename battery");
-
-    let mut compared = vec![name()];
-    for entry in std::fs::read_dir(&dir).expect("read dir").flatten() {
-        let path = entry.path();
-        let other = path.file_stem().unwrap().to_string_lossy().to_string();
-        if path.extension().is_none_or(|e| e != "txt") || other == name() {
-            continue;
-        }
-        let content = std::fs::read_to_string(&path).expect("read battery");
-        let mut lines = content.lines();
-        if lines.next() != Some(&format!("fingerprint {:016x}", b.fingerprint)) {
-            println!("{other}: recorded from other inputs, skipped");
-            continue;
-        }
-        let theirs: Vec<f32> = lines.map(|l| f32::from_bits(u32::from_str_radix(l, 16).expect("hex"))).collect();
-        assert_eq!(theirs.len(), b.items.len(), "{other}: battery length differs");
-        let mut worst: BTreeMap<&str, (f64, f64, u32)> = BTreeMap::new();
-        for (it, t) in b.items.iter().zip(&theirs) {
-            let diff = (it.got as f64 - *t as f64).abs();
+    // 1. Every output against the oracle on its backend; per family the
+    //    largest absolute error, relative error, ulp error and fraction of
+    //    the bound.
+    for (name, b) in &runs {
+        let mut worst: BTreeMap<&str, (f64, f64, f64, f64, usize)> = BTreeMap::new();
+        for it in &b.items {
+            let err = (it.got as f64 - it.want).abs();
             assert!(
-                diff <= 2.0 * it.bound,
-                "{}: {} ({}) vs {} ({other}), |diff| {diff:e} > 2·bound {:e}",
+                err <= it.bound,
+                "{name}: {}: {} vs f64 {:e}, err {err:e} > bound {:e}",
                 it.family,
                 it.got,
-                name(),
-                t,
-                2.0 * it.bound
+                it.want,
+                it.bound
             );
             let w = worst.entry(it.family).or_default();
-            let ulps = if it.got.is_sign_negative() == t.is_sign_negative() {
-                it.got.to_bits().abs_diff(t.to_bits())
-            } else {
-                u32::MAX
-            };
-            *w = (
-                w.0.max(diff),
-                w.1.max(diff / (2.0 * it.bound).max(f64::MIN_POSITIVE)),
-                w.2.max(if diff == 0.0 { 0 } else { ulps }),
-            );
+            let rel = if it.want.abs() > 1e-30 { err / it.want.abs() } else { 0.0 };
+            let ulp = if it.want.abs() > 1e-30 { ulp_error(it.got, it.want) } else { 0.0 };
+            *w = (w.0.max(err), w.1.max(rel), w.2.max(ulp), w.3.max(err / it.bound.max(f64::MIN_POSITIVE)), w.4 + 1);
         }
-        for (family, (diff, frac, ulps)) in worst {
+        for (family, (abs, rel, ulp, frac, count)) in &worst {
             println!(
-                "{} vs {other} {family:>15}: max |diff| {diff:.2e} ({ulps} ulp apart), max diff/(2·bound) {frac:.4}",
-                name()
+                "{name:>9} {family:>15}: {count:>6} outputs, max |err| {abs:.2e}, max rel {rel:.2e} ({ulp:.2} ulp), \
+                 max err/bound {frac:.4}"
             );
         }
-        compared.push(other);
     }
-    if let Some(min) = std::env::var("SDPA_MIN_BACKENDS").ok().and_then(|s| s.parse::<usize>().ok()) {
-        assert!(compared.len() >= min, "only {compared:?} recorded, {min} backends required");
+
+    // 2. The backends of this build against each other.
+    for (x, (name_a, a)) in runs.iter().enumerate() {
+        for (name_b, b) in &runs[x + 1..] {
+            assert_eq!(a.fingerprint, b.fingerprint, "the battery's inputs depend on the backend");
+            let mut agreement = Agreement::default();
+            for (p, q) in a.items.iter().zip(&b.items) {
+                let limit = p.bound + q.bound;
+                let diff = agreement.note(p.family, p.got, q.got, limit);
+                assert!(
+                    diff <= limit,
+                    "{}: {} ({name_a}) vs {} ({name_b}), |diff| {diff:e} > {limit:e}",
+                    p.family,
+                    p.got,
+                    q.got
+                );
+            }
+            agreement.print(&format!("{name_a} vs {name_b}"));
+        }
+    }
+
+    // 3. Record, then compare with every other build already recorded.
+    let build = std::env::var("SDPA_AGREEMENT_BUILD").unwrap_or_else(|_| "local".to_string());
+    let root = dir();
+    let mine = root.join(&build);
+    std::fs::create_dir_all(&mine).expect("create target/backend-agreement/<build>");
+    for (name, b) in &runs {
+        let tmp = mine.join(format!("{name}.tmp"));
+        std::fs::write(&tmp, Record::of(b).text()).expect("write battery");
+        std::fs::rename(&tmp, mine.join(format!("{name}.txt"))).expect("rename battery");
+    }
+    let mut others: Vec<(String, String, Record)> = Vec::new();
+    for build_dir in std::fs::read_dir(&root).expect("read dir").flatten() {
+        let other_build = build_dir.file_name().to_string_lossy().to_string();
+        if other_build == build || !build_dir.path().is_dir() {
+            continue;
+        }
+        for entry in std::fs::read_dir(build_dir.path()).expect("read dir").flatten() {
+            let path = entry.path();
+            if path.extension().is_none_or(|e| e != "txt") {
+                continue;
+            }
+            let name = path.file_stem().unwrap().to_string_lossy().to_string();
+            let text = std::fs::read_to_string(&path).expect("read battery");
+            match Record::parse(&text) {
+                Some(r) if r.fingerprint == runs[0].1.fingerprint && r.items.len() == families.len() => {
+                    others.push((other_build.clone(), name, r))
+                }
+                _ => println!("{other_build}/{name}: recorded from other inputs or by another version, skipped"),
+            }
+        }
+    }
+    others.sort_by(|a, b| (&a.0, &a.1).cmp(&(&b.0, &b.1)));
+    for (name, b) in &runs {
+        for (other_build, other, r) in &others {
+            let what = format!("{build}/{name} vs {other_build}/{other}");
+            if other == name {
+                let differ: Vec<usize> =
+                    (0..families.len()).filter(|&i| b.items[i].got.to_bits() != r.items[i].0.to_bits()).collect();
+                if let Some(&first) = differ.first() {
+                    let mut agreement = Agreement::default();
+                    for &i in &differ {
+                        agreement.note(families[i], b.items[i].got, r.items[i].0, b.items[i].bound + r.items[i].1);
+                    }
+                    agreement.print(&what);
+                    panic!(
+                        "{what}: the same backend gives other bits in {} of {} outputs (first: output {first}, {}: {} vs {})",
+                        differ.len(),
+                        families.len(),
+                        families[first],
+                        b.items[first].got,
+                        r.items[first].0
+                    );
+                }
+                println!("{what}: the same bits in all {} outputs", families.len());
+            } else {
+                let mut agreement = Agreement::default();
+                for (i, it) in b.items.iter().enumerate() {
+                    let (theirs, their_bound) = r.items[i];
+                    let limit = it.bound + their_bound;
+                    let diff = agreement.note(it.family, it.got, theirs, limit);
+                    assert!(
+                        diff <= limit,
+                        "{what}: {}: {} vs {theirs}, |diff| {diff:e} > {limit:e}",
+                        it.family,
+                        it.got
+                    );
+                }
+                agreement.print(&what);
+            }
+        }
     }
 }

@@ -8,6 +8,10 @@
 //! the exact bits; elsewhere it follows IEEE semantics for the non-finite
 //! cases and the f64 oracle within the derived bounds for the finite ones.
 //!
+//! Every check runs on every backend this build and CPU support; the
+//! attention checks also with each attention engine forced in turn (tiny,
+//! tiled, rows, each where it accepts the problem).
+//!
 //! `cargo test --release --test edge_cases`
 
 #![allow(clippy::needless_range_loop)] // index loops mirror the rules
@@ -18,6 +22,7 @@ use sdpa::kernels::{
 };
 use sdpa::runtime::{self, Shape};
 use sdpa::{Alignment, Matrix, Options, Settings, attention, attention_weights};
+use sdpa_oracle::backend::{each_backend, each_backend_and_engine};
 use sdpa_oracle::bounds::{dot_bound, softmax_sum_bound, softmax_weight_bound};
 use sdpa_oracle::kernels::axpy_as_built;
 use sdpa_oracle::{Case, ScoreOrder, TINY, abs_dot64, dot64, same, softmax64};
@@ -73,34 +78,41 @@ fn check_dot_like(got: f32, a: &[f32], b: &[f32], what: &str) {
 
 #[test]
 fn dot_and_dot_rows_follow_ieee_on_every_special_value() {
-    for n in LENGTHS {
-        for p in positions(n) {
-            for s in SPECIALS {
-                for (which, (a, b)) in [(0, (s, 1.0)), (1, (1.0, s)), (2, (s, s))].iter().map(|(w, v)| (*w, *v)) {
-                    let mut x = background(n, 1);
-                    let mut y = background(n, 2);
-                    if which != 1 {
-                        x[p] = a;
-                    }
-                    if which != 0 {
-                        y[p] = b;
-                    }
-                    let what = format!("n {n} p {p} s {s:e} case {which}");
-                    check_dot_like(dot(&x, &y), &x, &y, &format!("dot {what}"));
-                    check_dot_like(dot_reference(&x, &y), &x, &y, &format!("dot_reference {what}"));
-                    // The same pair as row 1 of 3 in dot_rows.
-                    let mut rows = background(3 * n, 5);
-                    rows[n..2 * n].copy_from_slice(&y);
-                    let mut out = [f32::NAN; 3];
-                    dot_rows(&x, &rows, &mut out);
-                    check_dot_like(out[1], &x, &y, &format!("dot_rows {what}"));
-                    for j in [0, 2] {
-                        check_dot_like(out[j], &x, &rows[j * n..(j + 1) * n], &format!("dot_rows other row {what}"));
+    each_backend(|_| {
+        for n in LENGTHS {
+            for p in positions(n) {
+                for s in SPECIALS {
+                    for (which, (a, b)) in [(0, (s, 1.0)), (1, (1.0, s)), (2, (s, s))].iter().map(|(w, v)| (*w, *v)) {
+                        let mut x = background(n, 1);
+                        let mut y = background(n, 2);
+                        if which != 1 {
+                            x[p] = a;
+                        }
+                        if which != 0 {
+                            y[p] = b;
+                        }
+                        let what = format!("n {n} p {p} s {s:e} case {which}");
+                        check_dot_like(dot(&x, &y), &x, &y, &format!("dot {what}"));
+                        check_dot_like(dot_reference(&x, &y), &x, &y, &format!("dot_reference {what}"));
+                        // The same pair as row 1 of 3 in dot_rows.
+                        let mut rows = background(3 * n, 5);
+                        rows[n..2 * n].copy_from_slice(&y);
+                        let mut out = [f32::NAN; 3];
+                        dot_rows(&x, &rows, &mut out);
+                        check_dot_like(out[1], &x, &y, &format!("dot_rows {what}"));
+                        for j in [0, 2] {
+                            check_dot_like(
+                                out[j],
+                                &x,
+                                &rows[j * n..(j + 1) * n],
+                                &format!("dot_rows other row {what}"),
+                            );
+                        }
                     }
                 }
             }
         }
-    }
+    });
 }
 
 /// Every softmax form on one row.
@@ -155,174 +167,188 @@ fn check_softmax_rules(x: &[f32], what: &str) {
 
 #[test]
 fn softmax_forms_follow_their_rules_on_every_special_value() {
-    for n in LENGTHS {
-        for p in positions(n) {
-            for s in SPECIALS {
-                for bg in [background(n, 3), vec![0.0; n], vec![f32::NEG_INFINITY; n], vec![1e4; n]] {
-                    let mut x = bg;
-                    x[p] = s;
-                    check_softmax_rules(&x, &format!("n {n} p {p} s {s:e}"));
+    each_backend(|_| {
+        for n in LENGTHS {
+            for p in positions(n) {
+                for s in SPECIALS {
+                    for bg in [background(n, 3), vec![0.0; n], vec![f32::NEG_INFINITY; n], vec![1e4; n]] {
+                        let mut x = bg;
+                        x[p] = s;
+                        check_softmax_rules(&x, &format!("n {n} p {p} s {s:e}"));
+                    }
                 }
             }
         }
-    }
+    });
 }
 
 #[test]
 fn all_equal_one_hot_and_minus_infinity_rows_are_exact() {
-    for n in LENGTHS {
-        for c in SPECIALS {
-            let x = vec![c; n];
-            for (name, got) in softmaxes(&x) {
-                for g in &got {
-                    if c.is_nan() || c == f32::INFINITY {
-                        assert!(g.is_nan(), "{name}: all-{c} row of {n}");
-                    } else if c == f32::NEG_INFINITY {
-                        assert_eq!(g.to_bits(), 0, "{name}: row of -inf");
-                    } else {
-                        // exp(0) = 1 exactly, the sum n is exact, w = fl(1/n).
-                        assert_eq!(g.to_bits(), (1.0 / n as f32).to_bits(), "{name}: all-{c} row of {n}");
+    each_backend(|_| {
+        for n in LENGTHS {
+            for c in SPECIALS {
+                let x = vec![c; n];
+                for (name, got) in softmaxes(&x) {
+                    for g in &got {
+                        if c.is_nan() || c == f32::INFINITY {
+                            assert!(g.is_nan(), "{name}: all-{c} row of {n}");
+                        } else if c == f32::NEG_INFINITY {
+                            assert_eq!(g.to_bits(), 0, "{name}: row of -inf");
+                        } else {
+                            // exp(0) = 1 exactly, the sum n is exact, w = fl(1/n).
+                            assert_eq!(g.to_bits(), (1.0 / n as f32).to_bits(), "{name}: all-{c} row of {n}");
+                        }
                     }
                 }
             }
-        }
-        for p in positions(n) {
-            for hot in [0.0f32, 1.0, -1e4, 1e4, f32::MAX, -f32::MAX, f32::from_bits(1)] {
-                // One finite value among -inf: weight exactly 1.
-                let mut x = vec![f32::NEG_INFINITY; n];
-                x[p] = hot;
-                for (name, got) in softmaxes(&x) {
-                    for (j, g) in got.iter().enumerate() {
-                        let want = if j == p { 1.0f32 } else { 0.0 };
-                        assert_eq!(g.to_bits(), want.to_bits(), "{name}: one-hot {hot} at {p} of {n}");
-                    }
-                }
-                // One value 200 above the rest: the others underflow to 0.
-                if hot.is_finite() && hot.abs() < 1e30 {
-                    let mut x = vec![hot - 200.0; n];
+            for p in positions(n) {
+                for hot in [0.0f32, 1.0, -1e4, 1e4, f32::MAX, -f32::MAX, f32::from_bits(1)] {
+                    // One finite value among -inf: weight exactly 1.
+                    let mut x = vec![f32::NEG_INFINITY; n];
                     x[p] = hot;
                     for (name, got) in softmaxes(&x) {
                         for (j, g) in got.iter().enumerate() {
                             let want = if j == p { 1.0f32 } else { 0.0 };
-                            assert_eq!(g.to_bits(), want.to_bits(), "{name}: peak {hot} at {p} of {n}");
+                            assert_eq!(g.to_bits(), want.to_bits(), "{name}: one-hot {hot} at {p} of {n}");
+                        }
+                    }
+                    // One value 200 above the rest: the others underflow to 0.
+                    if hot.is_finite() && hot.abs() < 1e30 {
+                        let mut x = vec![hot - 200.0; n];
+                        x[p] = hot;
+                        for (name, got) in softmaxes(&x) {
+                            for (j, g) in got.iter().enumerate() {
+                                let want = if j == p { 1.0f32 } else { 0.0 };
+                                assert_eq!(g.to_bits(), want.to_bits(), "{name}: peak {hot} at {p} of {n}");
+                            }
                         }
                     }
                 }
             }
         }
-    }
+    });
 }
 
 #[test]
 fn online_softmax_empty_and_minus_infinity_states() {
-    let mut state = OnlineSoftmax::new();
-    assert_eq!(state.update(&mut []), 1.0);
-    assert_eq!(state, OnlineSoftmax::new());
-    let mut ninf = [f32::NEG_INFINITY; 17];
-    assert_eq!(state.update(&mut ninf), 1.0, "an all -inf block must not rescale");
-    assert!(ninf.iter().all(|w| w.to_bits() == 0));
-    let mut acc = [f32::NAN; 3];
-    state.finish(&mut acc);
-    assert_eq!(acc, [0.0; 3]);
-    // After a finite block, an all -inf block changes nothing.
-    let mut first = [1.0, 2.0];
-    state.update(&mut first);
-    let before = state;
-    assert_eq!(state.update(&mut [f32::NEG_INFINITY; 5]), 1.0);
-    assert_eq!(state, before);
+    each_backend(|_| {
+        let mut state = OnlineSoftmax::new();
+        assert_eq!(state.update(&mut []), 1.0);
+        assert_eq!(state, OnlineSoftmax::new());
+        let mut ninf = [f32::NEG_INFINITY; 17];
+        assert_eq!(state.update(&mut ninf), 1.0, "an all -inf block must not rescale");
+        assert!(ninf.iter().all(|w| w.to_bits() == 0));
+        let mut acc = [f32::NAN; 3];
+        state.finish(&mut acc);
+        assert_eq!(acc, [0.0; 3]);
+        // After a finite block, an all -inf block changes nothing.
+        let mut first = [1.0, 2.0];
+        state.update(&mut first);
+        let before = state;
+        assert_eq!(state.update(&mut [f32::NEG_INFINITY; 5]), 1.0);
+        assert_eq!(state, before);
+    });
 }
 
 #[test]
 fn axpy_family_and_scale_round_exactly_as_built_on_every_special_value() {
-    for n in LENGTHS {
-        for p in positions(n) {
-            for s in SPECIALS {
-                for target in 0..3 {
-                    let mut acc = background(n, 4);
-                    let mut x = background(n, 6);
-                    let mut w = 0.75f32;
-                    match target {
-                        0 => acc[p] = s,
-                        1 => x[p] = s,
-                        _ => w = s,
-                    }
-                    let mut got = acc.clone();
-                    axpy(&mut got, w, &x);
-                    let mut reference = acc.clone();
-                    axpy_reference(&mut reference, w, &x);
-                    for i in 0..n {
-                        let want = axpy_as_built(acc[i], w, x[i]);
-                        assert!(same(got[i], want), "axpy n {n} p {p} s {s:e} t {target}: [{i}] {} vs {want}", got[i]);
-                        assert!(same(reference[i], acc[i] + w * x[i]), "axpy_reference");
-                    }
-                    // axpy_rows over 5 rows, the special in row 2 (or weight 2).
-                    let mut rows: Vec<f32> = (0..5).flat_map(|r| background(n, 10 + r)).collect();
-                    let mut weights = [0.5f32, 0.25, 0.125, 1.0, 0.0625];
-                    match target {
-                        0 => {}
-                        1 => rows[2 * n + p] = s,
-                        _ => weights[2] = s,
-                    }
-                    let mut got = acc.clone();
-                    axpy_rows(&mut got, &weights, &rows);
-                    for i in 0..n {
-                        let want = (0..5).fold(acc[i], |a, r| axpy_as_built(a, weights[r], rows[r * n + i]));
-                        assert!(
-                            same(got[i], want),
-                            "axpy_rows n {n} p {p} s {s:e} t {target}: [{i}] {} vs {want}",
-                            got[i]
-                        );
-                    }
-                    // scale by the special, and a special scaled.
-                    let mut got = acc.clone();
-                    scale(&mut got, s);
-                    for i in 0..n {
-                        assert!(same(got[i], acc[i] * s), "scale by {s:e}");
-                    }
-                    let mut got = x.clone();
-                    scale(&mut got, 0.5);
-                    for i in 0..n {
-                        assert!(same(got[i], x[i] * 0.5), "scale of {s:e}");
+    each_backend(|_| {
+        for n in LENGTHS {
+            for p in positions(n) {
+                for s in SPECIALS {
+                    for target in 0..3 {
+                        let mut acc = background(n, 4);
+                        let mut x = background(n, 6);
+                        let mut w = 0.75f32;
+                        match target {
+                            0 => acc[p] = s,
+                            1 => x[p] = s,
+                            _ => w = s,
+                        }
+                        let mut got = acc.clone();
+                        axpy(&mut got, w, &x);
+                        let mut reference = acc.clone();
+                        axpy_reference(&mut reference, w, &x);
+                        for i in 0..n {
+                            let want = axpy_as_built(acc[i], w, x[i]);
+                            assert!(
+                                same(got[i], want),
+                                "axpy n {n} p {p} s {s:e} t {target}: [{i}] {} vs {want}",
+                                got[i]
+                            );
+                            assert!(same(reference[i], acc[i] + w * x[i]), "axpy_reference");
+                        }
+                        // axpy_rows over 5 rows, the special in row 2 (or weight 2).
+                        let mut rows: Vec<f32> = (0..5).flat_map(|r| background(n, 10 + r)).collect();
+                        let mut weights = [0.5f32, 0.25, 0.125, 1.0, 0.0625];
+                        match target {
+                            0 => {}
+                            1 => rows[2 * n + p] = s,
+                            _ => weights[2] = s,
+                        }
+                        let mut got = acc.clone();
+                        axpy_rows(&mut got, &weights, &rows);
+                        for i in 0..n {
+                            let want = (0..5).fold(acc[i], |a, r| axpy_as_built(a, weights[r], rows[r * n + i]));
+                            assert!(
+                                same(got[i], want),
+                                "axpy_rows n {n} p {p} s {s:e} t {target}: [{i}] {} vs {want}",
+                                got[i]
+                            );
+                        }
+                        // scale by the special, and a special scaled.
+                        let mut got = acc.clone();
+                        scale(&mut got, s);
+                        for i in 0..n {
+                            assert!(same(got[i], acc[i] * s), "scale by {s:e}");
+                        }
+                        let mut got = x.clone();
+                        scale(&mut got, 0.5);
+                        for i in 0..n {
+                            assert!(same(got[i], x[i] * 0.5), "scale of {s:e}");
+                        }
                     }
                 }
             }
         }
-    }
+    });
 }
 
 #[test]
 fn exp_forms_on_every_special_value() {
-    for s in SPECIALS {
-        let want = if s.is_nan() {
-            f32::NAN
-        } else if s == f32::INFINITY || s == f32::MAX {
-            f32::INFINITY
-        } else if s == f32::NEG_INFINITY || s == -f32::MAX {
-            0.0
-        } else if s == 1.0 {
-            exp_reference(1.0)
-        } else {
-            1.0 // ±0, subnormals, the smallest normal: e^x rounds to 1
-        };
-        for (name, got) in [("exp", exp(s)), ("exp_reference", exp_reference(s))] {
-            if s == 1.0 {
-                assert!((got - core::f32::consts::E).abs() <= 2.0 * f32::EPSILON * 2.0, "{name}(1) = {got}");
+    each_backend(|_| {
+        for s in SPECIALS {
+            let want = if s.is_nan() {
+                f32::NAN
+            } else if s == f32::INFINITY || s == f32::MAX {
+                f32::INFINITY
+            } else if s == f32::NEG_INFINITY || s == -f32::MAX {
+                0.0
+            } else if s == 1.0 {
+                exp_reference(1.0)
             } else {
-                assert!(same(got, want), "{name}({s:e}) = {got}, want {want}");
+                1.0 // ±0, subnormals, the smallest normal: e^x rounds to 1
+            };
+            for (name, got) in [("exp", exp(s)), ("exp_reference", exp_reference(s))] {
+                if s == 1.0 {
+                    assert!((got - core::f32::consts::E).abs() <= 2.0 * f32::EPSILON * 2.0, "{name}(1) = {got}");
+                } else {
+                    assert!(same(got, want), "{name}({s:e}) = {got}, want {want}");
+                }
             }
-        }
-        for n in LENGTHS {
-            for p in positions(n) {
-                let mut xs = background(n, 8);
-                xs[p] = s;
-                let mut got = xs.clone();
-                exp_in_place(&mut got);
-                for i in 0..n {
-                    assert!(same(got[i], exp(xs[i])), "exp_in_place n {n} p {p}: exp({}) = {}", xs[i], got[i]);
+            for n in LENGTHS {
+                for p in positions(n) {
+                    let mut xs = background(n, 8);
+                    xs[p] = s;
+                    let mut got = xs.clone();
+                    exp_in_place(&mut got);
+                    for i in 0..n {
+                        assert!(same(got[i], exp(xs[i])), "exp_in_place n {n} p {p}: exp({}) = {}", xs[i], got[i]);
+                    }
                 }
             }
         }
-    }
+    });
 }
 
 /// What one attention row must be, from IEEE f64 scores of the same inputs.
@@ -339,11 +365,13 @@ enum Expect {
     Oracle,
 }
 
-/// The expectation for row `i` under one score order. The SIMD engines fold
-/// `scale·log₂e` into the query first, so a dot product beyond `f32::MAX`
-/// may stay finite there, or a finite one overflow; the crate documents both
-/// orders, and a row whose expectation differs between the two is accepted
-/// under either (each checked exactly as below). See `sdpa_oracle::order`.
+/// The expectation for row `i` under one score order. The crate documents
+/// two orders (`q·k` then the scale, or `q·scale·log₂e` first, where a dot
+/// product beyond `f32::MAX` may stay finite, or a finite one overflow), so
+/// a row whose expectation differs between the two is accepted under either
+/// (each checked exactly as below). See `sdpa_oracle::order`. (Every engine
+/// now scales after the dot product; the test follows the documented
+/// contract, which still allows both.)
 fn expect(case: &Case, i: usize, order: ScoreOrder) -> Expect {
     let oracle = case.view();
     let scores = oracle.scores64(i);
@@ -558,35 +586,41 @@ fn edge_case_battery<const NQ: usize, const NK: usize, const D: usize, const DV:
 
 #[test]
 fn attention_edge_cases_single_key() {
-    edge_case_battery::<3, 1, 7, 3>();
-    edge_case_battery::<1, 1, 1, 1>();
+    each_backend_and_engine(|_, _| {
+        edge_case_battery::<3, 1, 7, 3>();
+        edge_case_battery::<1, 1, 1, 1>();
+    });
 }
 
 #[test]
 fn attention_edge_cases_one_block_and_a_tail() {
-    edge_case_battery::<3, 5, 17, 3>();
-    edge_case_battery::<2, 33, 8, 5>();
+    each_backend_and_engine(|_, _| {
+        edge_case_battery::<3, 5, 17, 3>();
+        edge_case_battery::<2, 33, 8, 5>();
+    });
 }
 
 /// With NK = 1 every visible row is exactly the value row (weight 1, sum 1).
 #[test]
 fn nk_one_gives_the_value_row_exactly() {
-    let q = Matrix::<4, 5>::from_fn(|r, c| (r as f32 - c as f32) * 3.7);
-    let k = Matrix::<1, 5>::from_fn(|_, c| c as f32 * 100.0);
-    let v = Matrix::<1, 6>::from_fn(|_, c| (c as f32 * 0.3).sin() * 1e30);
-    for (o, seen) in [
-        (Options::new(), [true; 4]),
-        (Options::new().causal(), [true; 4]),
-        (Options::new().causal().alignment(Alignment::BottomRight), [false, false, false, true]),
-        (Options::new().alibi(2.0).scale(1e-3), [true; 4]),
-    ] {
-        let mut out = Matrix::<4, 6>::from_fn(|_, _| f32::NAN);
-        attention(&q, &k, &v, &mut out, &o);
-        for (i, row) in out.rows().iter().enumerate() {
-            let want = if seen[i] { v.rows()[0] } else { [0.0; 6] };
-            assert_eq!(row.map(f32::to_bits), want.map(f32::to_bits), "row {i} with {o:?}");
+    each_backend_and_engine(|_, _| {
+        let q = Matrix::<4, 5>::from_fn(|r, c| (r as f32 - c as f32) * 3.7);
+        let k = Matrix::<1, 5>::from_fn(|_, c| c as f32 * 100.0);
+        let v = Matrix::<1, 6>::from_fn(|_, c| (c as f32 * 0.3).sin() * 1e30);
+        for (o, seen) in [
+            (Options::new(), [true; 4]),
+            (Options::new().causal(), [true; 4]),
+            (Options::new().causal().alignment(Alignment::BottomRight), [false, false, false, true]),
+            (Options::new().alibi(2.0).scale(1e-3), [true; 4]),
+        ] {
+            let mut out = Matrix::<4, 6>::from_fn(|_, _| f32::NAN);
+            attention(&q, &k, &v, &mut out, &o);
+            for (i, row) in out.rows().iter().enumerate() {
+                let want = if seen[i] { v.rows()[0] } else { [0.0; 6] };
+                assert_eq!(row.map(f32::to_bits), want.map(f32::to_bits), "row {i} with {o:?}");
+            }
         }
-    }
+    });
 }
 
 /// An infinite query entry that meets only negative key entries gives every
@@ -595,19 +629,21 @@ fn nk_one_gives_the_value_row_exactly() {
 /// `+∞`, and the row is NaN.
 #[test]
 fn infinite_inputs_act_through_their_scores() {
-    let k = Matrix::<2, 2>::from_rows([[-1.0, 0.5], [-2.0, 0.25]]);
-    let v = Matrix::<2, 3>::from_rows([[1.0, 2.0, 3.0], [4.0, 5.0, 6.0]]);
-    let mut out = Matrix::<1, 3>::from_fn(|_, _| f32::NAN);
-    attention(&Matrix::from_rows([[f32::INFINITY, 1.0]]), &k, &v, &mut out, &Options::new());
-    assert_eq!(out.rows()[0], [0.0; 3], "every score -inf: the zero row");
-    attention(&Matrix::from_rows([[f32::NEG_INFINITY, 1.0]]), &k, &v, &mut out, &Options::new());
-    assert!(out.rows()[0].iter().all(|x| x.is_nan()), "a +inf score: NaN");
-    // One key's score overflows to -inf: it weighs 0, the other gets all.
-    // (Scale below 1/log₂e, so the SIMD engines' `q·scale·log₂e` stays
-    // finite and both score orders overflow on key 0 alone.)
-    let k = Matrix::<2, 2>::from_rows([[-1.0, -1.0], [0.0, 0.25]]);
-    attention(&Matrix::from_rows([[f32::MAX, f32::MAX]]), &k, &v, &mut out, &Options::new().scale(0.5));
-    assert_eq!(out.rows()[0], v.rows()[1]);
+    each_backend_and_engine(|_, _| {
+        let k = Matrix::<2, 2>::from_rows([[-1.0, 0.5], [-2.0, 0.25]]);
+        let v = Matrix::<2, 3>::from_rows([[1.0, 2.0, 3.0], [4.0, 5.0, 6.0]]);
+        let mut out = Matrix::<1, 3>::from_fn(|_, _| f32::NAN);
+        attention(&Matrix::from_rows([[f32::INFINITY, 1.0]]), &k, &v, &mut out, &Options::new());
+        assert_eq!(out.rows()[0], [0.0; 3], "every score -inf: the zero row");
+        attention(&Matrix::from_rows([[f32::NEG_INFINITY, 1.0]]), &k, &v, &mut out, &Options::new());
+        assert!(out.rows()[0].iter().all(|x| x.is_nan()), "a +inf score: NaN");
+        // One key's score overflows to -inf: it weighs 0, the other gets all.
+        // (Scale below 1/log₂e, so the SIMD engines' `q·scale·log₂e` stays
+        // finite and both score orders overflow on key 0 alone.)
+        let k = Matrix::<2, 2>::from_rows([[-1.0, -1.0], [0.0, 0.25]]);
+        attention(&Matrix::from_rows([[f32::MAX, f32::MAX]]), &k, &v, &mut out, &Options::new().scale(0.5));
+        assert_eq!(out.rows()[0], v.rows()[1]);
+    });
 }
 
 /// The fused kernel accumulates unnormalised weights (each at most 1, their
@@ -617,14 +653,16 @@ fn infinite_inputs_act_through_their_scores() {
 /// weights variant normalises first and has no such limit).
 #[test]
 fn values_up_to_max_over_twice_nk_never_overflow() {
-    const NK: usize = 40;
-    let q = Matrix::<2, 3>::zeros(); // every score 0: every weight 1 before normalising
-    let k = Matrix::<NK, 3>::zeros();
-    let big = f32::MAX / (2 * NK) as f32;
-    let v = Matrix::<NK, 2>::from_fn(|_, c| if c == 0 { big } else { -big });
-    let mut out = Matrix::<2, 2>::zeros();
-    attention(&q, &k, &v, &mut out, &Options::new());
-    for row in out.rows() {
-        assert!((row[0] - big).abs() <= big * 1e-5 && (row[1] + big).abs() <= big * 1e-5, "{row:?}");
-    }
+    each_backend_and_engine(|_, _| {
+        const NK: usize = 40;
+        let q = Matrix::<2, 3>::zeros(); // every score 0: every weight 1 before normalising
+        let k = Matrix::<NK, 3>::zeros();
+        let big = f32::MAX / (2 * NK) as f32;
+        let v = Matrix::<NK, 2>::from_fn(|_, c| if c == 0 { big } else { -big });
+        let mut out = Matrix::<2, 2>::zeros();
+        attention(&q, &k, &v, &mut out, &Options::new());
+        for row in out.rows() {
+            assert!((row[0] - big).abs() <= big * 1e-5 && (row[1] + big).abs() <= big * 1e-5, "{row:?}");
+        }
+    });
 }

@@ -2,10 +2,10 @@
 //! positional encodings and masks (proptest):
 //!
 //! - decode == forward: every decode step equals the causal forward's row
-//!   for that position (bit for bit on the portable backend before a cache
-//!   wraps; within a summation-order tolerance after a sliding cache wraps,
-//!   and on the SIMD backends, where one decode query and the whole causal
-//!   sequence run on different attention engines);
+//!   for that position (bit for bit before a cache wraps where the decode
+//!   query and the forward's rows run on the same attention engine; within
+//!   a summation-order tolerance after a sliding cache wraps and where they
+//!   run on different engines);
 //! - GQA == MHA with each kv head's weights repeated for its query heads
 //!   (bit for bit), and the layer with `KVH = QH` == plain MHA composed by
 //!   hand from `linear_reference`, `Rope::rotate` and `sdpa::attention`;
@@ -13,15 +13,23 @@
 //!   the outputs; padded tokens' contents (even NaN) never change another
 //!   token's output; a fully padded sequence gives the output bias, no NaN;
 //! - a full fixed cache refuses a token and changes nothing.
+//!
+//! Every case runs on every backend this build and CPU support, with each
+//! attention engine forced in turn (where it accepts the layer's problems).
 
+mod common;
+
+use common::prop::on_every_engine;
 use proptest::prelude::*;
+use sdpa::__engines::Engine;
 use sdpa::kernels::linear_reference;
 use sdpa::layer::{
     CacheError, CacheMode, DecodeScratch, KvCache, LayerMask, Positions, Rope, Scratch, SelfAttention, Weights,
     alibi_slope,
 };
-use sdpa::{Matrix, Options, attention};
-use sdpa_oracle::Rng;
+use sdpa::{Alignment, Matrix, Options, Settings, attention};
+use sdpa_oracle::backend::{each_backend_and_engine, engine};
+use sdpa_oracle::{Problem, Rng};
 
 /// Width 16, 4 query heads, 2 kv heads of dimension 4 (GQA), 12 tokens.
 const D: usize = 16;
@@ -107,6 +115,28 @@ fn run<const KV: usize>(
     out
 }
 
+/// The engines (by `sdpa_oracle::backend::engine`) that the causal
+/// forward's attention and the decode step at position `t` (before the
+/// cache wraps) run on, with positional encoding `pos`.
+fn forward_and_decode_engines(pos: Positions, t: usize) -> (Engine, Engine) {
+    let alibi_slope = (pos == Positions::Alibi).then_some(1.0);
+    let shape = |nq: usize, nk: usize, settings: Settings| Problem {
+        nq,
+        nk,
+        d: HD,
+        dv: HD,
+        q: &[],
+        k: &[],
+        v: &[],
+        settings,
+        mask: None,
+        bias: None,
+    };
+    let forward = shape(T, T, Settings { causal: true, alibi_slope, ..Settings::default() });
+    let decode = shape(1, t + 1, Settings { alignment: Alignment::BottomRight, alibi_slope, ..Settings::default() });
+    (engine(&forward), engine(&decode))
+}
+
 fn max_abs_diff(a: &[f32], b: &[f32]) -> f32 {
     a.iter().zip(b).map(|(x, y)| (x - y).abs()).fold(0.0, f32::max)
 }
@@ -115,12 +145,15 @@ proptest! {
     #![proptest_config(ProptestConfig { cases: 192, ..ProptestConfig::default() })]
 
     /// Before a cache wraps, a decode step runs exactly the forward's
-    /// operations for that row on the portable backend: same projections
-    /// (the linear kernel's result does not depend on the tile), same RoPE
-    /// angles, same key blocks in the same order. On the SIMD backends the
-    /// forward's causal rows run on the tiled engine and a decode step's
-    /// single query on the tiny or row engine, so they agree within the same
-    /// summation-order tolerance as a wrapped sliding cache.
+    /// operations for that row where both run on the same attention engine:
+    /// same projections (the linear kernel's result does not depend on the
+    /// tile), same RoPE angles, same key blocks (or tiles) in the same order.
+    /// That is the case with the row engine forced, and with the tiled
+    /// engine forced on the SIMD backends without ALiBi. Where they run on
+    /// different engines (by default: the forward's causal rows on the
+    /// tiled or row engine, a decode step's single unmasked query on the
+    /// tiny one) they agree within the same summation-order tolerance as a
+    /// wrapped sliding cache.
     #[test]
     fn decode_equals_the_causal_forward_before_wrapping(
         seed in any::<u64>(), pos in positions(), biases in any::<bool>(), sliding in any::<bool>(),
@@ -129,20 +162,30 @@ proptest! {
         let tensors = Tensors::random(&mut rng, KVH);
         let layer = SelfAttention::new(tensors.weights::<KVH>(biases), pos);
         let x = input(&mut rng);
-        let full = run(&layer, &x, &LayerMask::causal());
-        let mode = if sliding { CacheMode::Sliding } else { CacheMode::Fixed };
-        let mut cache = KvCache::<T, KVH, HD>::with_mode(mode);
-        let mut scratch = DecodeScratch::new();
-        for (t, row) in x.rows().iter().enumerate() {
-            let mut out = [0.0; D];
-            prop_assert_eq!(layer.decode(row, &mut out, &mut cache, &mut scratch), Ok(t));
-            if sdpa::backend() == sdpa::Backend::Scalar {
-                prop_assert_eq!(out.map(f32::to_bits), full.rows()[t].map(f32::to_bits), "position {}", t);
-            } else {
-                let scale = full.rows()[t].iter().fold(1.0f32, |m, v| m.max(v.abs()));
-                prop_assert!(max_abs_diff(&out, &full.rows()[t]) <= 2e-6 * scale, "position {}", t);
+        on_every_engine(|_, _| {
+            let full = run(&layer, &x, &LayerMask::causal());
+            let mode = if sliding { CacheMode::Sliding } else { CacheMode::Fixed };
+            let mut cache = KvCache::<T, KVH, HD>::with_mode(mode);
+            let mut scratch = DecodeScratch::new();
+            for (t, row) in x.rows().iter().enumerate() {
+                let mut out = [0.0; D];
+                prop_assert_eq!(layer.decode(row, &mut out, &mut cache, &mut scratch), Ok(t));
+                let (forward, decode) = forward_and_decode_engines(pos, t);
+                if forward == decode {
+                    prop_assert_eq!(
+                        out.map(f32::to_bits),
+                        full.rows()[t].map(f32::to_bits),
+                        "position {} (both on the {:?} engine)",
+                        t,
+                        forward
+                    );
+                } else {
+                    let scale = full.rows()[t].iter().fold(1.0f32, |m, v| m.max(v.abs()));
+                    prop_assert!(max_abs_diff(&out, &full.rows()[t]) <= 2e-6 * scale, "position {}", t);
+                }
             }
-        }
+            Ok(())
+        })?;
     }
 
     /// A rolling cache of `CAP` tokens equals the forward with a causal
@@ -152,19 +195,22 @@ proptest! {
     fn sliding_cache_is_the_sliding_window_forward(
         seed in any::<u64>(), pos in positions(), biases in any::<bool>(),
     ) {
-        let mut rng = Rng::new(seed);
-        let tensors = Tensors::random(&mut rng, KVH);
-        let layer = SelfAttention::new(tensors.weights::<KVH>(biases), pos);
-        let x = input(&mut rng);
-        let full = run(&layer, &x, &LayerMask::sliding_window(5));
-        let mut cache = KvCache::<5, KVH, HD>::sliding();
-        let mut scratch = DecodeScratch::new();
-        for (t, row) in x.rows().iter().enumerate() {
-            let mut out = [0.0; D];
-            prop_assert_eq!(layer.decode(row, &mut out, &mut cache, &mut scratch), Ok(t));
-            let scale = full.rows()[t].iter().fold(1.0f32, |m, v| m.max(v.abs()));
-            prop_assert!(max_abs_diff(&out, &full.rows()[t]) <= 2e-6 * scale, "position {}", t);
-        }
+        on_every_engine(|_, _| {
+            let mut rng = Rng::new(seed);
+            let tensors = Tensors::random(&mut rng, KVH);
+            let layer = SelfAttention::new(tensors.weights::<KVH>(biases), pos);
+            let x = input(&mut rng);
+            let full = run(&layer, &x, &LayerMask::sliding_window(5));
+            let mut cache = KvCache::<5, KVH, HD>::sliding();
+            let mut scratch = DecodeScratch::new();
+            for (t, row) in x.rows().iter().enumerate() {
+                let mut out = [0.0; D];
+                prop_assert_eq!(layer.decode(row, &mut out, &mut cache, &mut scratch), Ok(t));
+                let scale = full.rows()[t].iter().fold(1.0f32, |m, v| m.max(v.abs()));
+                prop_assert!(max_abs_diff(&out, &full.rows()[t]) <= 2e-6 * scale, "position {}", t);
+            }
+            Ok(())
+        })?;
     }
 
     /// GQA equals MHA whose kv heads repeat the shared ones, bit for bit,
@@ -173,14 +219,17 @@ proptest! {
     fn gqa_equals_mha_with_repeated_kv_heads(
         seed in any::<u64>(), pos in positions(), biases in any::<bool>(), causal in any::<bool>(),
     ) {
-        let mut rng = Rng::new(seed);
-        let tensors = Tensors::random(&mut rng, KVH);
-        let repeated = tensors.repeated();
-        let gqa = SelfAttention::new(tensors.weights::<KVH>(biases), pos);
-        let mha = SelfAttention::new(repeated.weights::<QH>(biases), pos);
-        let x = input(&mut rng);
-        let mask = if causal { LayerMask::causal() } else { LayerMask::bidirectional().window(3, 2) };
-        prop_assert_eq!(run(&gqa, &x, &mask), run(&mha, &x, &mask));
+        on_every_engine(|_, _| {
+            let mut rng = Rng::new(seed);
+            let tensors = Tensors::random(&mut rng, KVH);
+            let repeated = tensors.repeated();
+            let gqa = SelfAttention::new(tensors.weights::<KVH>(biases), pos);
+            let mha = SelfAttention::new(repeated.weights::<QH>(biases), pos);
+            let x = input(&mut rng);
+            let mask = if causal { LayerMask::causal() } else { LayerMask::bidirectional().window(3, 2) };
+            prop_assert_eq!(run(&gqa, &x, &mask), run(&mha, &x, &mask));
+            Ok(())
+        })?;
     }
 
     /// The layer with `KVH = QH` equals multi-head attention composed by
@@ -191,49 +240,52 @@ proptest! {
     fn mha_layer_equals_hand_composed_heads(
         seed in any::<u64>(), pos in positions(), biases in any::<bool>(), causal in any::<bool>(),
     ) {
-        let mut rng = Rng::new(seed);
-        let tensors = Tensors::random(&mut rng, QH);
-        let layer = SelfAttention::new(tensors.weights::<QH>(biases), pos);
-        let x = input(&mut rng);
-        let mask = if causal { LayerMask::causal() } else { LayerMask::bidirectional() };
-        let ours = run(&layer, &x, &mask);
+        on_every_engine(|_, _| {
+            let mut rng = Rng::new(seed);
+            let tensors = Tensors::random(&mut rng, QH);
+            let layer = SelfAttention::new(tensors.weights::<QH>(biases), pos);
+            let x = input(&mut rng);
+            let mask = if causal { LayerMask::causal() } else { LayerMask::bidirectional() };
+            let ours = run(&layer, &x, &mask);
 
-        let bias = |b: &[f32]| if biases { Some(b.to_vec()) } else { None };
-        let project = |w: &[f32], b: &[f32]| {
-            let mut y = vec![0.0; T * D];
-            linear_reference(x.as_slice(), w, bias(b).as_deref(), &mut y, D);
-            y
-        };
-        let (q, k, v) = (project(&tensors.wq, &tensors.bq), project(&tensors.wk, &tensors.bk), project(&tensors.wv, &tensors.bv));
-        let mut merged = vec![0.0; T * D];
-        for h in 0..QH {
-            let head = |y: &[f32], rotate: bool| {
-                Matrix::<T, HD>::from_fn(|t, i| {
-                    let mut row: [f32; HD] = y[t * D + h * HD..t * D + (h + 1) * HD].try_into().unwrap();
-                    if let (true, Positions::Rope(rope)) = (rotate, pos) {
-                        rope.rotate(t, &mut row);
-                    }
-                    row[i]
-                })
+            let bias = |b: &[f32]| if biases { Some(b.to_vec()) } else { None };
+            let project = |w: &[f32], b: &[f32]| {
+                let mut y = vec![0.0; T * D];
+                linear_reference(x.as_slice(), w, bias(b).as_deref(), &mut y, D);
+                y
             };
-            let (qh, kh, vh) = (head(&q, true), head(&k, true), head(&v, false));
-            let mut options = Options::<T, T>::new();
-            if causal {
-                options = options.causal();
+            let (q, k, v) = (project(&tensors.wq, &tensors.bq), project(&tensors.wk, &tensors.bk), project(&tensors.wv, &tensors.bv));
+            let mut merged = vec![0.0; T * D];
+            for h in 0..QH {
+                let head = |y: &[f32], rotate: bool| {
+                    Matrix::<T, HD>::from_fn(|t, i| {
+                        let mut row: [f32; HD] = y[t * D + h * HD..t * D + (h + 1) * HD].try_into().unwrap();
+                        if let (true, Positions::Rope(rope)) = (rotate, pos) {
+                            rope.rotate(t, &mut row);
+                        }
+                        row[i]
+                    })
+                };
+                let (qh, kh, vh) = (head(&q, true), head(&k, true), head(&v, false));
+                let mut options = Options::<T, T>::new();
+                if causal {
+                    options = options.causal();
+                }
+                if pos == Positions::Alibi {
+                    options = options.alibi(alibi_slope(h, QH));
+                }
+                let mut out = Matrix::<T, HD>::zeros();
+                attention(&qh, &kh, &vh, &mut out, &options);
+                for t in 0..T {
+                    merged[t * D + h * HD..t * D + (h + 1) * HD].copy_from_slice(&out.rows()[t]);
+                }
             }
-            if pos == Positions::Alibi {
-                options = options.alibi(alibi_slope(h, QH));
-            }
-            let mut out = Matrix::<T, HD>::zeros();
-            attention(&qh, &kh, &vh, &mut out, &options);
-            for t in 0..T {
-                merged[t * D + h * HD..t * D + (h + 1) * HD].copy_from_slice(&out.rows()[t]);
-            }
-        }
-        let mut want = vec![0.0; T * D];
-        linear_reference(&merged, &tensors.wo, bias(&tensors.bo).as_deref(), &mut want, D);
-        let scale = want.iter().fold(1.0f32, |m, v| m.max(v.abs()));
-        prop_assert!(max_abs_diff(ours.as_slice(), &want) <= 4e-6 * scale, "{}", max_abs_diff(ours.as_slice(), &want));
+            let mut want = vec![0.0; T * D];
+            linear_reference(&merged, &tensors.wo, bias(&tensors.bo).as_deref(), &mut want, D);
+            let scale = want.iter().fold(1.0f32, |m, v| m.max(v.abs()));
+            prop_assert!(max_abs_diff(ours.as_slice(), &want) <= 4e-6 * scale, "{}", max_abs_diff(ours.as_slice(), &want));
+            Ok(())
+        })?;
     }
 
     /// An encoder without positions is permutation-equivariant: permuting
@@ -244,19 +296,22 @@ proptest! {
         keep in proptest::array::uniform12(proptest::bool::weighted(0.7)),
         perm in Just((0..T).collect::<Vec<usize>>()).prop_shuffle(),
     ) {
-        let mut rng = Rng::new(seed);
-        let tensors = Tensors::random(&mut rng, KVH);
-        let layer = SelfAttention::new(tensors.weights::<KVH>(biases), Positions::None);
-        let x = input(&mut rng);
-        let out = run(&layer, &x, &LayerMask::bidirectional().padding(&keep));
-        let px = Matrix::<T, D>::from_fn(|t, i| x.rows()[perm[t]][i]);
-        let pkeep: [bool; T] = core::array::from_fn(|t| keep[perm[t]]);
-        let pout = run(&layer, &px, &LayerMask::bidirectional().padding(&pkeep));
-        for (t, (got, &from)) in pout.rows().iter().zip(&perm).enumerate() {
-            let want = &out.rows()[from];
-            let scale = want.iter().fold(1.0f32, |m, v| m.max(v.abs()));
-            prop_assert!(max_abs_diff(got, want) <= 2e-6 * scale, "row {}", t);
-        }
+        on_every_engine(|_, _| {
+            let mut rng = Rng::new(seed);
+            let tensors = Tensors::random(&mut rng, KVH);
+            let layer = SelfAttention::new(tensors.weights::<KVH>(biases), Positions::None);
+            let x = input(&mut rng);
+            let out = run(&layer, &x, &LayerMask::bidirectional().padding(&keep));
+            let px = Matrix::<T, D>::from_fn(|t, i| x.rows()[perm[t]][i]);
+            let pkeep: [bool; T] = core::array::from_fn(|t| keep[perm[t]]);
+            let pout = run(&layer, &px, &LayerMask::bidirectional().padding(&pkeep));
+            for (t, (got, &from)) in pout.rows().iter().zip(&perm).enumerate() {
+                let want = &out.rows()[from];
+                let scale = want.iter().fold(1.0f32, |m, v| m.max(v.abs()));
+                prop_assert!(max_abs_diff(got, want) <= 2e-6 * scale, "row {}", t);
+            }
+            Ok(())
+        })?;
     }
 
     /// Padded tokens are never read as keys: rewriting their inputs (even
@@ -268,18 +323,21 @@ proptest! {
         keep in proptest::array::uniform12(proptest::bool::weighted(0.6)),
         fill in prop_oneof![Just(f32::NAN), Just(f32::INFINITY), -1e3f32..1e3],
     ) {
-        let mut rng = Rng::new(seed);
-        let tensors = Tensors::random(&mut rng, KVH);
-        let layer = SelfAttention::new(tensors.weights::<KVH>(biases), pos);
-        let x = input(&mut rng);
-        let base = if causal { LayerMask::causal() } else { LayerMask::bidirectional() };
-        let mask = base.padding(&keep);
-        let out = run(&layer, &x, &mask);
-        let dirty = Matrix::<T, D>::from_fn(|t, i| if keep[t] { x.rows()[t][i] } else { fill });
-        let dirty_out = run(&layer, &dirty, &mask);
-        for t in (0..T).filter(|&t| keep[t]) {
-            prop_assert_eq!(out.rows()[t].map(f32::to_bits), dirty_out.rows()[t].map(f32::to_bits), "row {}", t);
-        }
+        on_every_engine(|_, _| {
+            let mut rng = Rng::new(seed);
+            let tensors = Tensors::random(&mut rng, KVH);
+            let layer = SelfAttention::new(tensors.weights::<KVH>(biases), pos);
+            let x = input(&mut rng);
+            let base = if causal { LayerMask::causal() } else { LayerMask::bidirectional() };
+            let mask = base.padding(&keep);
+            let out = run(&layer, &x, &mask);
+            let dirty = Matrix::<T, D>::from_fn(|t, i| if keep[t] { x.rows()[t][i] } else { fill });
+            let dirty_out = run(&layer, &dirty, &mask);
+            for t in (0..T).filter(|&t| keep[t]) {
+                prop_assert_eq!(out.rows()[t].map(f32::to_bits), dirty_out.rows()[t].map(f32::to_bits), "row {}", t);
+            }
+            Ok(())
+        })?;
     }
 
     /// Every key padded: every attention output is zero, so the layer
@@ -288,58 +346,98 @@ proptest! {
     fn fully_padded_sequence_gives_the_output_bias(
         seed in any::<u64>(), pos in positions(), biases in any::<bool>(), causal in any::<bool>(),
     ) {
-        let mut rng = Rng::new(seed);
-        let tensors = Tensors::random(&mut rng, KVH);
-        let layer = SelfAttention::new(tensors.weights::<KVH>(biases), pos);
-        let x = input(&mut rng);
-        let keep = [false; T];
-        let base = if causal { LayerMask::causal() } else { LayerMask::bidirectional() };
-        let out = run(&layer, &x, &base.padding(&keep));
-        for row in out.rows() {
-            for (o, b) in row.iter().zip(&tensors.bo) {
-                prop_assert_eq!(*o, if biases { *b } else { 0.0 });
+        on_every_engine(|_, _| {
+            let mut rng = Rng::new(seed);
+            let tensors = Tensors::random(&mut rng, KVH);
+            let layer = SelfAttention::new(tensors.weights::<KVH>(biases), pos);
+            let x = input(&mut rng);
+            let keep = [false; T];
+            let base = if causal { LayerMask::causal() } else { LayerMask::bidirectional() };
+            let out = run(&layer, &x, &base.padding(&keep));
+            for row in out.rows() {
+                for (o, b) in row.iter().zip(&tensors.bo) {
+                    prop_assert_eq!(*o, if biases { *b } else { 0.0 });
+                }
             }
-        }
+            Ok(())
+        })?;
     }
 }
 
 #[test]
 fn full_fixed_cache_refuses_and_changes_nothing() {
-    let mut rng = Rng::new(7);
-    let tensors = Tensors::random(&mut rng, KVH);
-    let layer = SelfAttention::new(tensors.weights::<KVH>(true), Positions::Rope(Rope::half_split()));
-    let mut cache = KvCache::<3, KVH, HD>::new();
-    let mut scratch = DecodeScratch::new();
-    let x = input(&mut rng);
-    let mut out = [0.0; D];
-    for (t, row) in x.rows().iter().take(3).enumerate() {
-        assert_eq!(layer.decode(row, &mut out, &mut cache, &mut scratch), Ok(t));
-    }
-    let (before, out_before) = (cache.clone(), out);
-    assert_eq!(layer.decode(&x.rows()[3], &mut out, &mut cache, &mut scratch), Err(CacheError::Full));
-    assert_eq!(cache, before);
-    assert_eq!(out.map(f32::to_bits), out_before.map(f32::to_bits));
-    // After clear the cache starts again at position 0 and gives the same first row.
-    cache.clear();
-    let mut first = [0.0; D];
-    assert_eq!(layer.decode(&x.rows()[0], &mut first, &mut cache, &mut scratch), Ok(0));
-    let full = run(&layer, &x, &LayerMask::causal());
-    assert_eq!(first, full.rows()[0]);
+    each_backend_and_engine(|_, _| {
+        let mut rng = Rng::new(7);
+        let tensors = Tensors::random(&mut rng, KVH);
+        let layer = SelfAttention::new(tensors.weights::<KVH>(true), Positions::Rope(Rope::half_split()));
+        let mut cache = KvCache::<3, KVH, HD>::new();
+        let mut scratch = DecodeScratch::new();
+        let x = input(&mut rng);
+        let mut out = [0.0; D];
+        for (t, row) in x.rows().iter().take(3).enumerate() {
+            assert_eq!(layer.decode(row, &mut out, &mut cache, &mut scratch), Ok(t));
+        }
+        let (before, out_before) = (cache.clone(), out);
+        assert_eq!(layer.decode(&x.rows()[3], &mut out, &mut cache, &mut scratch), Err(CacheError::Full));
+        assert_eq!(cache, before);
+        assert_eq!(out.map(f32::to_bits), out_before.map(f32::to_bits));
+        // After clear the cache starts again at position 0 and gives the same first row.
+        cache.clear();
+        let mut first = [0.0; D];
+        assert_eq!(layer.decode(&x.rows()[0], &mut first, &mut cache, &mut scratch), Ok(0));
+        let full = run(&layer, &x, &LayerMask::causal());
+        assert_eq!(first, full.rows()[0]);
+    });
 }
 
 #[test]
 fn sliding_cache_keeps_absolute_positions() {
-    let mut cache = KvCache::<4, 1, 2>::sliding();
-    let w = [0.1f32; 4];
-    let layer = SelfAttention::new(Weights::<2, 1, 1, 2>::new(&w, &w, &w, &w).unwrap(), Positions::Alibi);
-    let mut scratch = DecodeScratch::new();
-    let mut out = [0.0; 2];
-    for t in 0..10 {
-        assert_eq!(layer.decode(&[1.0, -1.0], &mut out, &mut cache, &mut scratch), Ok(t));
-        assert_eq!(cache.len(), (t + 1).min(4));
-    }
-    // Slot s holds the newest position congruent to s mod 4: 8, 9, 6, 7.
-    let held: Vec<_> = (0..4).map(|s| cache.position_of(s)).collect();
-    assert_eq!(held, [Some(8), Some(9), Some(6), Some(7)]);
-    assert_eq!(cache.next_position(), 10);
+    each_backend_and_engine(|_, _| {
+        let mut cache = KvCache::<4, 1, 2>::sliding();
+        let w = [0.1f32; 4];
+        let layer = SelfAttention::new(Weights::<2, 1, 1, 2>::new(&w, &w, &w, &w).unwrap(), Positions::Alibi);
+        let mut scratch = DecodeScratch::new();
+        let mut out = [0.0; 2];
+        for t in 0..10 {
+            assert_eq!(layer.decode(&[1.0, -1.0], &mut out, &mut cache, &mut scratch), Ok(t));
+            assert_eq!(cache.len(), (t + 1).min(4));
+        }
+        // Slot s holds the newest position congruent to s mod 4: 8, 9, 6, 7.
+        let held: Vec<_> = (0..4).map(|s| cache.position_of(s)).collect();
+        assert_eq!(held, [Some(8), Some(9), Some(6), Some(7)]);
+        assert_eq!(cache.next_position(), 10);
+    });
+}
+
+/// What `SelfAttention::decode` documents (and the README's "KV cache"
+/// paragraph): before a cache wraps, a decode step equals the causal
+/// forward's row bit for bit on the portable backend, with the engines sdpa
+/// chooses itself. Since the tiny engine also runs on the portable backend,
+/// a decode step without ALiBi (one unmasked query, at most 16 keys of
+/// dimension ≤ 16) runs on it while the forward's causal rows run on the
+/// row engine, and the two sum the dot products in different orders.
+#[test]
+#[ignore = "library: decode is documented bit for bit on the portable backend, but runs on the tiny engine there \
+            while the causal forward runs on the row engine (fix the choice or the docs)"]
+fn decode_is_the_forward_bit_for_bit_on_the_portable_backend() {
+    sdpa::with_backend(sdpa::Backend::Scalar, || {
+        let mut rng = Rng::new(1);
+        let tensors = Tensors::random(&mut rng, KVH);
+        let layer = SelfAttention::new(tensors.weights::<KVH>(false), Positions::None);
+        let x = input(&mut rng);
+        let full = run(&layer, &x, &LayerMask::causal());
+        let mut cache = KvCache::<T, KVH, HD>::new();
+        let mut scratch = DecodeScratch::new();
+        for (t, row) in x.rows().iter().enumerate() {
+            let mut out = [0.0; D];
+            assert_eq!(layer.decode(row, &mut out, &mut cache, &mut scratch), Ok(t));
+            assert_eq!(
+                out.map(f32::to_bits),
+                full.rows()[t].map(f32::to_bits),
+                "position {t}: {out:?} vs {:?}",
+                full.rows()[t]
+            );
+        }
+    })
+    .unwrap();
 }

@@ -1,9 +1,14 @@
 //! Properties of RoPE (proptest): it preserves norms, `q(m)·k(n)` depends on
 //! `m − n` only, and the half-split layout is the interleaved one with the
 //! components reordered (pair `i` is `(i, i + HD/2)` instead of `(2i, 2i + 1)`).
+//! Every case runs on every backend this build and CPU support.
 
+mod common;
+
+use common::prop::on_every_backend;
 use proptest::prelude::*;
 use sdpa::layer::Rope;
+use sdpa_oracle::backend::each_backend;
 
 const HD: usize = 16;
 
@@ -26,10 +31,13 @@ fn vector() -> impl Strategy<Value = [f32; HD]> {
 proptest! {
     #[test]
     fn rotation_preserves_the_norm(r in rope(), x in vector(), pos in 0usize..4096) {
-        let mut y = x;
-        r.rotate(pos, &mut y);
-        let (a, b) = (dot(&x, &x).sqrt(), dot(&y, &y).sqrt());
-        prop_assert!((a - b).abs() <= 1e-6 * (1.0 + a), "{} vs {}", a, b);
+        on_every_backend(|_| {
+            let mut y = x;
+            r.rotate(pos, &mut y);
+            let (a, b) = (dot(&x, &x).sqrt(), dot(&y, &y).sqrt());
+            prop_assert!((a - b).abs() <= 1e-6 * (1.0 + a), "{} vs {}", a, b);
+            Ok(())
+        })?;
     }
 
     /// Shifting both positions by `s` leaves the score unchanged (up to f32
@@ -44,9 +52,12 @@ proptest! {
             r.rotate(pn, &mut b);
             dot(&a, &b)
         };
-        let (near, shifted) = (score(m, n), score(m + s, n + s));
-        let size = dot(&q, &q).sqrt() * dot(&k, &k).sqrt();
-        prop_assert!((near - shifted).abs() <= 2e-4 * size, "{} vs {}", near, shifted);
+        on_every_backend(|_| {
+            let (near, shifted) = (score(m, n), score(m + s, n + s));
+            let size = dot(&q, &q).sqrt() * dot(&k, &k).sqrt();
+            prop_assert!((near - shifted).abs() <= 2e-4 * size, "{} vs {}", near, shifted);
+            Ok(())
+        })?;
     }
 
     #[test]
@@ -57,24 +68,29 @@ proptest! {
         let to_half = |v: &[f32; HD]| -> [f32; HD] {
             core::array::from_fn(|j| if j < HD / 2 { v[2 * j] } else { v[2 * (j - HD / 2) + 1] })
         };
-        let mut inter = x;
-        Rope::interleaved().theta(theta).rotate(pos, &mut inter);
-        let mut half = to_half(&x);
-        Rope::half_split().theta(theta).rotate(pos, &mut half);
-        prop_assert_eq!(half, to_half(&inter));
+        on_every_backend(|_| {
+            let mut inter = x;
+            Rope::interleaved().theta(theta).rotate(pos, &mut inter);
+            let mut half = to_half(&x);
+            Rope::half_split().theta(theta).rotate(pos, &mut half);
+            prop_assert_eq!(half, to_half(&inter));
+            Ok(())
+        })?;
     }
 }
 
 #[test]
 fn position_zero_is_the_identity_and_theta_sets_the_frequencies() {
-    let x: [f32; HD] = core::array::from_fn(|i| i as f32 - 7.5);
-    for r in [Rope::interleaved(), Rope::half_split()] {
-        let mut y = x;
-        r.rotate(0, &mut y);
-        assert_eq!(y, x);
-    }
-    // Pair 1 of an interleaved head of 4 turns by p·θ^(−2/4): with θ = 100 at p = 3, 0.3 rad.
-    let mut y = [0.0, 0.0, 1.0, 0.0];
-    Rope::interleaved().theta(100.0).rotate(3, &mut y);
-    assert!((y[2] - 0.3f32.cos()).abs() < 1e-6 && (y[3] - 0.3f32.sin()).abs() < 1e-6, "{y:?}");
+    each_backend(|_| {
+        let x: [f32; HD] = core::array::from_fn(|i| i as f32 - 7.5);
+        for r in [Rope::interleaved(), Rope::half_split()] {
+            let mut y = x;
+            r.rotate(0, &mut y);
+            assert_eq!(y, x);
+        }
+        // Pair 1 of an interleaved head of 4 turns by p·θ^(−2/4): with θ = 100 at p = 3, 0.3 rad.
+        let mut y = [0.0, 0.0, 1.0, 0.0];
+        Rope::interleaved().theta(100.0).rotate(3, &mut y);
+        assert!((y[2] - 0.3f32.cos()).abs() < 1e-6 && (y[3] - 0.3f32.sin()).abs() < 1e-6, "{y:?}");
+    });
 }

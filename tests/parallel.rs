@@ -1,5 +1,6 @@
 //! The `rayon` feature: attention and the layer split over threads give
-//! the same bits as one thread, on every backend.
+//! the same bits as one thread, on every backend (attention also with each
+//! engine forced where it accepts the problem).
 //!
 //! `cargo test --release --features rayon --test parallel`
 
@@ -8,7 +9,7 @@ use sdpa::layer::{LayerMask, Positions, Scratch, SelfAttention, Weights};
 use sdpa::runtime::{self, Shape};
 use sdpa::{Matrix, Options, attention};
 use sdpa_oracle::Rng;
-use sdpa_oracle::backend::each_backend;
+use sdpa_oracle::backend::{each_backend, each_backend_and_engine};
 
 fn filled<const R: usize, const C: usize>(rng: &mut Rng) -> Box<Matrix<R, C>> {
     Box::new(Matrix::from_fn(|_, _| rng.uniform(-1.0, 1.0)))
@@ -22,7 +23,7 @@ fn bits(xs: &[f32]) -> Vec<u32> {
 fn attention_on_one_two_and_three_threads_gives_the_same_bits() {
     let mut rng = Rng::new(11);
     let (q, k, v) = (filled::<300, 64>(&mut rng), filled::<300, 64>(&mut rng), filled::<300, 48>(&mut rng));
-    each_backend(|b| {
+    each_backend_and_engine(|b, e| {
         for options in [Options::new(), Options::new().causal(), Options::new().causal().window(40, 0)] {
             let run = |threads| {
                 with_threads(threads, || {
@@ -33,8 +34,8 @@ fn attention_on_one_two_and_three_threads_gives_the_same_bits() {
                 .expect("a pool")
             };
             let one = run(1);
-            assert_eq!(one, run(2), "{b}: 2 threads differ");
-            assert_eq!(one, run(3), "{b}: 3 threads differ");
+            assert_eq!(one, run(2), "{b}, {e:?} forced: 2 threads differ");
+            assert_eq!(one, run(3), "{b}, {e:?} forced: 3 threads differ");
             let shape = Shape { queries: 300, keys: 300, head_dim: 64, value_dim: 48 };
             let rt = with_threads(2, || {
                 let mut out = vec![0.0; 300 * 48];
@@ -42,7 +43,7 @@ fn attention_on_one_two_and_three_threads_gives_the_same_bits() {
                 runtime::attention(shape, q.as_slice(), k.as_slice(), v.as_slice(), &mut out, &o).expect("valid");
                 bits(&out)
             });
-            assert_eq!(Some(one), rt, "{b}: the runtime API on 2 threads differs");
+            assert_eq!(Some(one), rt, "{b}, {e:?} forced: the runtime API on 2 threads differs");
         }
     });
 }

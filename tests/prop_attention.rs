@@ -12,12 +12,18 @@
 //! - permuting keys and values together changes the output by at most the
 //!   kernel part of the bound (the scores are bit-identical); permuting
 //!   queries permutes output rows exactly;
-//! - causal ≡ an additive `−∞` mask (bit for bit on the portable backend,
-//!   within twice the oracle bound where SIMD engines differ) and a boolean
-//!   mask ≡ an additive mask, bit for bit; per-key masks ≡ the same
+//! - causal ≡ an additive `−∞` mask (bit for bit where both run on one
+//!   engine, within twice the oracle bound where they run on two) and a
+//!   boolean mask ≡ an additive mask, bit for bit; per-key masks ≡ the same
 //!   per-query masks, bit for bit; a window ≡ its additive mask within the
-//!   kernel bound (twice the oracle bound across engines);
+//!   kernel bound on one engine (twice the oracle bound across engines);
 //! - NaN and `±∞` in keys and values a row cannot see change nothing in it.
+//!
+//! Every generated case is checked on every backend this build and CPU
+//! support, with each attention engine forced in turn (tiny, tiled, rows:
+//! each where it accepts the problem, so every engine meets every problem
+//! it takes); a failure names the backend and the engine. The bounds count
+//! the rescales of the backend's smallest online block.
 //!
 //! `cargo test --release --test prop_attention`
 
@@ -26,13 +32,14 @@
 mod common;
 
 use common::problem::{Allow, Params, Problem, params};
-use common::prop::config;
+use common::prop::{config, on_every_engine};
 use proptest::prelude::*;
 use proptest::test_runner::TestCaseError;
 use sdpa::runtime::{self, Shape};
 use sdpa::{Matrix, Options, attention, attention_rows, attention_weights};
-use sdpa_oracle::Rng;
+use sdpa_oracle::backend::engine;
 use sdpa_oracle::bounds::softmax_weight_bound;
+use sdpa_oracle::{Case, Rng};
 
 const REGRESSIONS: &str = "proptest-regressions/prop_attention.txt";
 
@@ -42,6 +49,15 @@ fn oracle<const NQ: usize, const NK: usize, const D: usize, const DV: usize>(p: 
     let case = problem.case();
     let reference = case.view();
     let want = reference.attention64();
+    on_every_engine(|_, _| oracle_checks(&problem, &case, &want))
+}
+
+fn oracle_checks<const NQ: usize, const NK: usize, const D: usize, const DV: usize>(
+    problem: &Problem<NQ, NK, D, DV>,
+    case: &Case,
+    want: &[f64],
+) -> Result<(), TestCaseError> {
+    let reference = case.view();
     let out = problem.run();
     let options = problem.options();
 
@@ -153,18 +169,20 @@ fn key_permutation<const NQ: usize, const NK: usize, const D: usize, const DV: u
             bb[new] = ab[old];
         }
     }
-    let (out_a, out_b) = (a.run(), b.run());
     let case = a.case();
     let oracle = case.view();
-    for i in 0..NQ {
-        let bounds = oracle.row_bounds(i);
-        for c in 0..DV {
-            let (x, y) = (out_a.rows()[i][c] as f64, out_b.rows()[i][c] as f64);
-            let tol = bounds.same_scores(c);
-            prop_assert!((x - y).abs() <= tol, "out[{i}][{c}]: {x:e} vs permuted {y:e}, tol {tol:e}");
+    on_every_engine(|_, _| {
+        let (out_a, out_b) = (a.run(), b.run());
+        for i in 0..NQ {
+            let bounds = oracle.row_bounds(i);
+            for c in 0..DV {
+                let (x, y) = (out_a.rows()[i][c] as f64, out_b.rows()[i][c] as f64);
+                let tol = bounds.same_scores(c);
+                prop_assert!((x - y).abs() <= tol, "out[{i}][{c}]: {x:e} vs permuted {y:e}, tol {tol:e}");
+            }
         }
-    }
-    Ok(())
+        Ok(())
+    })
 }
 
 /// Permuting queries (with their mask and bias rows) permutes output rows,
@@ -185,27 +203,27 @@ fn query_permutation<const NQ: usize, const NK: usize, const D: usize, const DV:
             bb.rows_mut()[new] = ab.rows()[old];
         }
     }
-    let (out_a, out_b) = (a.run(), b.run());
-    for (new, &old) in perm.iter().enumerate() {
-        let (x, y) = (&out_b.rows()[new], &out_a.rows()[old]);
-        prop_assert!(x.iter().zip(y).all(|(x, y)| x.to_bits() == y.to_bits()), "row {old} -> {new}: {x:?} vs {y:?}");
-    }
-    Ok(())
-}
-
-/// Whether every problem runs on one engine (the portable backend's row
-/// engine). On the SIMD backends problems without per-key masks, bias or
-/// ALiBi run on the tiled or tiny engine, the others on the row engine.
-fn one_engine() -> bool {
-    sdpa::backend() == sdpa::Backend::Scalar
+    on_every_engine(|_, _| {
+        let (out_a, out_b) = (a.run(), b.run());
+        for (new, &old) in perm.iter().enumerate() {
+            let (x, y) = (&out_b.rows()[new], &out_a.rows()[old]);
+            prop_assert!(
+                x.iter().zip(y).all(|(x, y)| x.to_bits() == y.to_bits()),
+                "row {old} -> {new}: {x:?} vs {y:?}"
+            );
+        }
+        Ok(())
+    })
 }
 
 /// Causal ≡ additive `−∞` above the diagonal, boolean mask ≡ additive mask,
 /// per-key ≡ per-query: bit for bit on one engine. A window ≡ its additive
-/// mask within the kernel bound (the blocks start at the window's first key,
-/// not at key 0). Where the two forms run on different engines (SIMD
-/// backends: causal and window on the tiled engine, the additive mask on the
-/// row engine), each is within the oracle bound, so they differ by at most
+/// mask within the kernel bound on one engine (the row engine starts its
+/// blocks at the window's first key, not at key 0). The additive form
+/// always runs on the row engine (a per-key bias); where the masked form
+/// runs on another (the tiled engine takes causal and window problems on
+/// the SIMD backends, the tiny one unmasked small problems on every
+/// backend), each is within the oracle bound, so they differ by at most
 /// twice that.
 fn equivalences<const NQ: usize, const NK: usize, const D: usize, const DV: usize>(
     p: &Params,
@@ -213,7 +231,6 @@ fn equivalences<const NQ: usize, const NK: usize, const D: usize, const DV: usiz
     let a = Problem::<NQ, NK, D, DV>::draw(p);
     let case = a.case();
     let oracle = case.view();
-    let out = a.run();
 
     // Everything as one additive mask: bias where visible, −∞ elsewhere;
     // keep only the settings that are not masks (scale, ALiBi, alignment).
@@ -226,63 +243,65 @@ fn equivalences<const NQ: usize, const NK: usize, const D: usize, const DV: usiz
         }
     }
     let settings = sdpa::Settings { causal: false, window: None, ..a.settings };
-    let mut other = Matrix::<NQ, DV>::from_fn(|_, _| f32::NAN);
-    attention(&a.q, &a.k, &a.v, &mut other, &Options::new().with_settings(settings).bias(&additive));
-    if a.settings.window.is_none() && one_engine() {
-        prop_assert!(
-            same_bits(&out, &other),
-            "masks as one additive mask differ: {:?}\n{out:?}\n{other:?}",
-            a.settings
-        );
-    } else {
-        // A window starts its blocks at its first key; on the SIMD backends
-        // a problem without per-key masks runs on the tiled or tiny engine
-        // (scores in log₂ units, another summation order) and its additive
-        // form on the row engine. The window case shares rounded scores
-        // with its additive form only on the row engine.
-        let same_scores = one_engine();
-        for i in 0..NQ {
-            let bounds = oracle.row_bounds(i);
-            for c in 0..DV {
-                let (x, y) = (out.rows()[i][c] as f64, other.rows()[i][c] as f64);
-                let tol = if same_scores { bounds.same_scores(c) } else { 2.0 * bounds.oracle(c) };
-                prop_assert!(
-                    (x - y).abs() <= tol,
-                    "{:?} vs additive out[{i}][{c}]: {x:e} vs {y:e}, tol {tol:e}",
-                    a.settings
-                );
-            }
-        }
-    }
-
-    // Per-key forms equal their per-query expansions.
-    let mut expanded = Matrix::<NQ, DV>::from_fn(|_, _| f32::NAN);
+    let additive_case = Case { settings, mask: None, bias: Some(additive.as_slice().to_vec()), ..case.clone() };
     let full_mask = a.full_mask().map(|m| {
         let mut rows = Box::new([[false; NK]; NQ]);
         rows.as_flattened_mut().copy_from_slice(&m);
         rows
     });
     let full_bias = bias.as_ref().map(|b| Box::new(Matrix::<NQ, NK>::from_slice(b).unwrap_or(Matrix::zeros())));
-    let mut o = Options::new().with_settings(a.settings);
-    if let Some(m) = &full_mask {
-        o = o.mask(m);
-    }
-    if let Some(b) = &full_bias {
-        o = o.bias(b);
-    }
-    attention(&a.q, &a.k, &a.v, &mut expanded, &o);
-    prop_assert!(same_bits(&out, &expanded), "per-key masks differ from their per-query form");
 
-    // A boolean mask equals the additive mask of 0 / −∞ (added to any bias).
-    if let Some(m) = &full_mask {
-        let merged = Box::new(Matrix::<NQ, NK>::from_fn(|i, j| {
-            if !m[i][j] { f32::NEG_INFINITY } else { bias.as_ref().map_or(0.0, |b| b[i * NK + j]) }
-        }));
-        let mut via_bias = Matrix::<NQ, DV>::from_fn(|_, _| f32::NAN);
-        attention(&a.q, &a.k, &a.v, &mut via_bias, &Options::new().with_settings(a.settings).bias(&merged));
-        prop_assert!(same_bits(&out, &via_bias), "boolean mask differs from its additive mask");
-    }
-    Ok(())
+    on_every_engine(|_, _| {
+        let out = a.run();
+        let mut other = Matrix::<NQ, DV>::from_fn(|_, _| f32::NAN);
+        attention(&a.q, &a.k, &a.v, &mut other, &Options::new().with_settings(settings).bias(&additive));
+        let one_engine = engine(&oracle) == engine(&additive_case.view());
+        if a.settings.window.is_none() && one_engine {
+            prop_assert!(
+                same_bits(&out, &other),
+                "masks as one additive mask differ on the {:?} engine: {:?}\n{out:?}\n{other:?}",
+                engine(&oracle),
+                a.settings
+            );
+        } else {
+            for i in 0..NQ {
+                let bounds = oracle.row_bounds(i);
+                for c in 0..DV {
+                    let (x, y) = (out.rows()[i][c] as f64, other.rows()[i][c] as f64);
+                    let tol = if one_engine { bounds.same_scores(c) } else { 2.0 * bounds.oracle(c) };
+                    prop_assert!(
+                        (x - y).abs() <= tol,
+                        "{:?} ({:?} engine) vs additive out[{i}][{c}]: {x:e} vs {y:e}, tol {tol:e}",
+                        a.settings,
+                        engine(&oracle)
+                    );
+                }
+            }
+        }
+
+        // Per-key forms equal their per-query expansions.
+        let mut expanded = Matrix::<NQ, DV>::from_fn(|_, _| f32::NAN);
+        let mut o = Options::new().with_settings(a.settings);
+        if let Some(m) = &full_mask {
+            o = o.mask(m);
+        }
+        if let Some(b) = &full_bias {
+            o = o.bias(b);
+        }
+        attention(&a.q, &a.k, &a.v, &mut expanded, &o);
+        prop_assert!(same_bits(&out, &expanded), "per-key masks differ from their per-query form");
+
+        // A boolean mask equals the additive mask of 0 / −∞ (added to any bias).
+        if let Some(m) = &full_mask {
+            let merged = Box::new(Matrix::<NQ, NK>::from_fn(|i, j| {
+                if !m[i][j] { f32::NEG_INFINITY } else { bias.as_ref().map_or(0.0, |b| b[i * NK + j]) }
+            }));
+            let mut via_bias = Matrix::<NQ, DV>::from_fn(|_, _| f32::NAN);
+            attention(&a.q, &a.k, &a.v, &mut via_bias, &Options::new().with_settings(a.settings).bias(&merged));
+            prop_assert!(same_bits(&out, &via_bias), "boolean mask differs from its additive mask");
+        }
+        Ok(())
+    })
 }
 
 /// NaN and `±∞` in keys and values change nothing in the rows that cannot
@@ -310,21 +329,23 @@ fn garbage<const NQ: usize, const NK: usize, const D: usize, const DV: usize>(
             }
         }
     }
-    let (a, b) = (clean.run(), dirty.run());
-    let (mut wa, mut wb) = (Box::new(Matrix::<NQ, NK>::zeros()), Box::new(Matrix::<NQ, NK>::zeros()));
-    let (mut oa, mut ob) = (Matrix::<NQ, DV>::zeros(), Matrix::<NQ, DV>::zeros());
-    attention_weights(&clean.q, &clean.k, &clean.v, &mut oa, &mut wa, &clean.options());
-    attention_weights(&dirty.q, &dirty.k, &dirty.v, &mut ob, &mut wb, &dirty.options());
-    for i in 0..NQ {
-        if (0..NK).any(|j| poisoned[j] && oracle.visible(i, j)) {
-            continue;
+    on_every_engine(|_, _| {
+        let (a, b) = (clean.run(), dirty.run());
+        let (mut wa, mut wb) = (Box::new(Matrix::<NQ, NK>::zeros()), Box::new(Matrix::<NQ, NK>::zeros()));
+        let (mut oa, mut ob) = (Matrix::<NQ, DV>::zeros(), Matrix::<NQ, DV>::zeros());
+        attention_weights(&clean.q, &clean.k, &clean.v, &mut oa, &mut wa, &clean.options());
+        attention_weights(&dirty.q, &dirty.k, &dirty.v, &mut ob, &mut wb, &dirty.options());
+        for i in 0..NQ {
+            if (0..NK).any(|j| poisoned[j] && oracle.visible(i, j)) {
+                continue;
+            }
+            let same = |x: &[f32], y: &[f32]| x.iter().zip(y).all(|(x, y)| x.to_bits() == y.to_bits());
+            prop_assert!(same(&a.rows()[i], &b.rows()[i]), "row {i} changed by garbage it cannot see");
+            prop_assert!(same(&oa.rows()[i], &ob.rows()[i]), "attention_weights row {i} changed");
+            prop_assert!(same(&wa.rows()[i], &wb.rows()[i]), "weights row {i} changed");
         }
-        let same = |x: &[f32], y: &[f32]| x.iter().zip(y).all(|(x, y)| x.to_bits() == y.to_bits());
-        prop_assert!(same(&a.rows()[i], &b.rows()[i]), "row {i} changed by garbage it cannot see");
-        prop_assert!(same(&oa.rows()[i], &ob.rows()[i]), "attention_weights row {i} changed");
-        prop_assert!(same(&wa.rows()[i], &wb.rows()[i]), "weights row {i} changed");
-    }
-    Ok(())
+        Ok(())
+    })
 }
 
 const ANY: Allow = Allow { positional: true };

@@ -2,19 +2,22 @@
 //! (every tail length for every lane width): `dot` and `dot_rows` against the
 //! f64 oracle within the standard bound for a sum of `n` products (and the
 //! tighter bound each rustdoc states); `axpy`, `axpy_rows`, `scale` and
-//! `exp_in_place` against exact emulations of their rounding.
+//! `exp_in_place` against exact emulations of their rounding. Every
+//! generated case runs on every backend this build and CPU support, with
+//! that backend's lanes and multiply-add rounding.
 //!
 //! `cargo test --release --test prop_kernels`
 
 mod common;
 
-use common::prop::config;
+use common::prop::{config, on_every_backend};
 use proptest::prelude::*;
 use proptest::test_runner::TestCaseError;
+use sdpa::Backend;
 use sdpa::kernels::{axpy, axpy_reference, axpy_rows, dot, dot_reference, dot_rows, exp, exp_in_place, scale};
 use sdpa_oracle::bounds::{dot_bound, dot_documented_bound, dot_rows_documented_bound};
-use sdpa_oracle::kernels::{axpy_as_built, axpy64};
-use sdpa_oracle::{TINY, U, abs_dot64, dot64, gamma, lanes};
+use sdpa_oracle::kernels::{axpy_fused, axpy_unfused, axpy64};
+use sdpa_oracle::{TINY, U, abs_dot64, dot64, gamma};
 
 const REGRESSIONS: &str = "proptest-regressions/prop_kernels.txt";
 
@@ -28,12 +31,18 @@ fn values(n: usize) -> impl Strategy<Value = Vec<f32>> {
     amplitude().prop_flat_map(move |a| prop::collection::vec(-a..=a, n))
 }
 
-fn check_dot(a: &[f32], b: &[f32]) -> Result<(), TestCaseError> {
+/// One element of `axpy` rounded as backend `on` rounds it: once where its
+/// multiply-add fuses, twice elsewhere.
+fn axpy_on(on: Backend, acc: f32, w: f32, x: f32) -> f32 {
+    if on.fused_mul_add() { axpy_fused(acc, w, x) } else { axpy_unfused(acc, w, x) }
+}
+
+fn check_dot(on: Backend, a: &[f32], b: &[f32]) -> Result<(), TestCaseError> {
     let n = a.len().min(b.len());
     let (want, abs) = (dot64(a, b), abs_dot64(a, b));
     for (name, got, bound) in [
         ("dot", dot(a, b), dot_bound(n, abs)),
-        ("dot (documented)", dot(a, b), dot_documented_bound(n, lanes(), abs)),
+        ("dot (documented)", dot(a, b), dot_documented_bound(n, on.lanes(), abs)),
         ("dot_reference", dot_reference(a, b), dot_bound(n, abs)),
     ] {
         let err = (got as f64 - want).abs();
@@ -43,7 +52,7 @@ fn check_dot(a: &[f32], b: &[f32]) -> Result<(), TestCaseError> {
     Ok(())
 }
 
-fn check_dot_rows(query: &[f32], rows: &[f32], out_len: usize) -> Result<(), TestCaseError> {
+fn check_dot_rows(on: Backend, query: &[f32], rows: &[f32], out_len: usize) -> Result<(), TestCaseError> {
     let d = query.len();
     let mut out = vec![f32::NAN; out_len];
     dot_rows(query, rows, &mut out);
@@ -55,7 +64,7 @@ fn check_dot_rows(query: &[f32], rows: &[f32], out_len: usize) -> Result<(), Tes
         }
         let row = &rows[j * d..(j + 1) * d];
         let (want, abs) = (dot64(query, row), abs_dot64(query, row));
-        let bound = dot_rows_documented_bound(d, lanes(), abs).min(dot_bound(d, abs));
+        let bound = dot_rows_documented_bound(d, on.lanes(), abs).min(dot_bound(d, abs));
         let err = (got as f64 - want).abs();
         prop_assert!(err <= bound, "row {j}: d {d}: {got:e} vs {want:e}, err {err:e} > {bound:e}");
         let mut alone = [f32::NAN];
@@ -66,8 +75,8 @@ fn check_dot_rows(query: &[f32], rows: &[f32], out_len: usize) -> Result<(), Tes
 }
 
 /// `axpy` rounds each element exactly once (FMA) or twice (`w * x + acc`),
-/// as the build dictates; elements past the common length are untouched.
-fn check_axpy(acc: &[f32], w: f32, x: &[f32]) -> Result<(), TestCaseError> {
+/// as the backend dictates; elements past the common length are untouched.
+fn check_axpy(on: Backend, acc: &[f32], w: f32, x: &[f32]) -> Result<(), TestCaseError> {
     let mut got = acc.to_vec();
     axpy(&mut got, w, x);
     let mut reference = acc.to_vec();
@@ -79,7 +88,7 @@ fn check_axpy(acc: &[f32], w: f32, x: &[f32]) -> Result<(), TestCaseError> {
             prop_assert_eq!(reference[i].to_bits(), acc[i].to_bits());
             continue;
         }
-        prop_assert_eq!(got[i].to_bits(), axpy_as_built(acc[i], w, x[i]).to_bits(), "element {}", i);
+        prop_assert_eq!(got[i].to_bits(), axpy_on(on, acc[i], w, x[i]).to_bits(), "element {}", i);
         prop_assert_eq!(reference[i].to_bits(), (acc[i] + w * x[i]).to_bits(), "reference element {}", i);
         let bound = U * exact[i].abs() + gamma(1) * (w as f64 * x[i] as f64).abs() + TINY;
         prop_assert!((got[i] as f64 - exact[i]).abs() <= bound);
@@ -88,7 +97,7 @@ fn check_axpy(acc: &[f32], w: f32, x: &[f32]) -> Result<(), TestCaseError> {
 }
 
 /// `axpy_rows` rounds each element as repeated `axpy` calls, row by row.
-fn check_axpy_rows(acc: &[f32], weights: &[f32], rows: &[f32]) -> Result<(), TestCaseError> {
+fn check_axpy_rows(on: Backend, acc: &[f32], weights: &[f32], rows: &[f32]) -> Result<(), TestCaseError> {
     let n = acc.len();
     let mut got = acc.to_vec();
     axpy_rows(&mut got, weights, rows);
@@ -98,7 +107,7 @@ fn check_axpy_rows(acc: &[f32], weights: &[f32], rows: &[f32]) -> Result<(), Tes
         let mut exact = acc[i] as f64;
         let mut abs = (acc[i] as f64).abs();
         for j in 0..used {
-            want = axpy_as_built(want, weights[j], rows[j * n + i]);
+            want = axpy_on(on, want, weights[j], rows[j * n + i]);
             exact += weights[j] as f64 * rows[j * n + i] as f64;
             abs += (weights[j] as f64 * rows[j * n + i] as f64).abs();
         }
@@ -145,8 +154,10 @@ macro_rules! lengths {
 
                 #[test]
                 fn dot_within_the_n_term_bound(a in values($n), b in values($n + 5), cut in 0usize..=5) {
-                    check_dot(&a, &b[..$n + cut])?;
-                    check_dot(&b[..$n + cut], &a)?;
+                    on_every_backend(|on| {
+                        check_dot(on, &a, &b[..$n + cut])?;
+                        check_dot(on, &b[..$n + cut], &a)
+                    })?;
                 }
 
                 #[test]
@@ -155,7 +166,7 @@ macro_rules! lengths {
                     rows in (0usize..=9).prop_flat_map(|m| values(m * $n + $n / 2)),
                     out_len in 0usize..=10,
                 ) {
-                    check_dot_rows(&q, &rows, out_len)?;
+                    on_every_backend(|on| check_dot_rows(on, &q, &rows, out_len))?;
                 }
 
                 #[test]
@@ -163,7 +174,7 @@ macro_rules! lengths {
                     acc in values($n), w in -4.0f32..4.0, x in values($n + 3), cut in 0usize..=6,
                 ) {
                     let x = &x[..($n + 3usize).saturating_sub(cut)];
-                    check_axpy(&acc, w, x)?;
+                    on_every_backend(|on| check_axpy(on, &acc, w, x))?;
                 }
 
                 #[test]
@@ -174,17 +185,17 @@ macro_rules! lengths {
                     cut in 0usize..=9,
                 ) {
                     let rows = &rows[..(9 - cut) * $n];
-                    check_axpy_rows(&acc, &weights, rows)?;
+                    on_every_backend(|on| check_axpy_rows(on, &acc, &weights, rows))?;
                 }
 
                 #[test]
                 fn scale_rounds_once(acc in values($n), s in any_f32()) {
-                    check_scale(&acc, s)?;
+                    on_every_backend(|_| check_scale(&acc, s))?;
                 }
 
                 #[test]
                 fn exp_in_place_matches_exp_on_every_lane(xs in prop::collection::vec(any_f32(), $n)) {
-                    check_exp_in_place(&xs)?;
+                    on_every_backend(|_| check_exp_in_place(&xs))?;
                 }
             }
         }

@@ -3,16 +3,18 @@
 //! in `sdpa_oracle::bounds`.
 //!
 //! `cargo test --release --test prop_softmax` (1,000 cases per property and
-//! length; `PROPTEST_CASES=N` for more).
+//! length; `PROPTEST_CASES=N` for more). Every generated case runs on every
+//! backend this build and CPU support, with that backend's lanes.
 
 mod common;
 
-use common::prop::config;
+use common::prop::{config, on_every_backend};
 use proptest::prelude::*;
 use proptest::test_runner::TestCaseError;
+use sdpa::Backend;
 use sdpa::kernels::{OnlineSoftmax, softmax, softmax_reference};
 use sdpa_oracle::bounds::{softmax_sum_bound, softmax_weight_bound};
-use sdpa_oracle::{TINY, U, lanes, softmax64};
+use sdpa_oracle::{TINY, U, softmax64};
 
 const REGRESSIONS: &str = "proptest-regressions/prop_softmax.txt";
 
@@ -99,7 +101,7 @@ fn online(input: &[f32], block: usize) -> (Vec<f32>, usize) {
     (acc, blocks)
 }
 
-fn probabilities(input: &[f32]) -> Result<(), TestCaseError> {
+fn probabilities(on: Backend, input: &[f32]) -> Result<(), TestCaseError> {
     let mut got = input.to_vec();
     softmax(&mut got);
     check_against_oracle(input, &got, 1, "softmax")?;
@@ -108,7 +110,7 @@ fn probabilities(input: &[f32]) -> Result<(), TestCaseError> {
     // product per weight: |Σw − 1| ≤ (⌈n/L⌉ + log₂L + 2)·u.
     let n = input.iter().filter(|x| x.is_finite()).count();
     if n > 0 {
-        let l = lanes();
+        let l = on.lanes();
         let bound = (n.div_ceil(l) + l.trailing_zeros() as usize + 2) as f64 * U * 1.01 + n as f64 * 3.0 * TINY;
         let sum: f64 = got.iter().map(|w| *w as f64).sum();
         prop_assert!((sum - 1.0).abs() <= bound, "softmax: sum {sum} beyond the documented blocked bound {bound:e}");
@@ -247,12 +249,12 @@ macro_rules! lengths {
 
                 #[test]
                 fn weights_are_probabilities_close_to_f64(input in row($n)) {
-                    probabilities(&input)?;
+                    on_every_backend(|on| probabilities(on, &input))?;
                 }
 
                 #[test]
                 fn online_agrees_with_three_pass(input in row($n), block in 1usize..=$n) {
-                    online_equals_three_pass(&input, block)?;
+                    on_every_backend(|_| online_equals_three_pass(&input, block))?;
                 }
 
                 #[test]
@@ -262,12 +264,12 @@ macro_rules! lengths {
                     shift in -(1i32 << 21)..=(1 << 21),
                     block in 1usize..=$n,
                 ) {
-                    shift_invariance(&ints, e, shift, block)?;
+                    on_every_backend(|_| shift_invariance(&ints, e, shift, block))?;
                 }
 
                 #[test]
                 fn order_is_preserved(input in row($n), block in 1usize..=$n) {
-                    order_preserving(&input, block)?;
+                    on_every_backend(|_| order_preserving(&input, block))?;
                 }
 
                 #[test]
@@ -277,7 +279,7 @@ macro_rules! lengths {
                     bad in prop::sample::select(vec![f32::NAN, f32::INFINITY, -f32::NAN]),
                     block in 1usize..=$n,
                 ) {
-                    poisoned(&input, at, bad, block)?;
+                    on_every_backend(|_| poisoned(&input, at, bad, block))?;
                 }
             }
         }

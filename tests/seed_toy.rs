@@ -3,9 +3,13 @@
 //! Tolerance 1e-5 absolute, from the bound in `sdpa_oracle` with the inputs'
 //! own f32 rounding added: scores within `scale·(D + 4)·u·Σ|q·k| ≈ 2e-6`
 //! (Σ|q·k| < 9 here), weights within twice that relatively, outputs within
-//! `max|V| · (2Δs + (2·NK + 9)·u) ≈ 1e-5` for `max|V| ≈ 2.3`.
+//! `max|V| · (2Δs + (2·NK + 9)·u) ≈ 1e-5` for `max|V| ≈ 2.3`. Checked on
+//! every backend, with each attention engine forced in turn (the toy fits
+//! every engine).
 
-use sdpa::{Matrix, Options, attention, attention_weights};
+use sdpa::{Matrix, Options, Settings, attention, attention_weights};
+use sdpa_oracle::Case;
+use sdpa_oracle::backend::{each_backend_and_engine, engine};
 
 mod seed_toy {
     include!("data/seed_toy.rs");
@@ -23,22 +27,37 @@ fn max_diff(ours: &[f32], numpy: &[f64]) -> f64 {
 
 #[test]
 fn matches_numpy_float64() {
-    let (q, k, v) = (to_f32(&seed_toy::Q), to_f32(&seed_toy::K), to_f32(&seed_toy::V));
-    let mut out = Matrix::<3, 6>::zeros();
-    attention(&q, &k, &v, &mut out, &Options::new());
-    let fused = max_diff(out.as_slice(), seed_toy::OUT.as_flattened());
+    each_backend_and_engine(|backend, forced| {
+        let (q, k, v) = (to_f32(&seed_toy::Q), to_f32(&seed_toy::K), to_f32(&seed_toy::V));
+        let case = Case {
+            nq: 3,
+            nk: 5,
+            d: 4,
+            dv: 6,
+            q: q.as_slice().to_vec(),
+            k: k.as_slice().to_vec(),
+            v: v.as_slice().to_vec(),
+            settings: Settings::default(),
+            mask: None,
+            bias: None,
+        };
+        let mut out = Matrix::<3, 6>::zeros();
+        attention(&q, &k, &v, &mut out, &Options::new());
+        let fused = max_diff(out.as_slice(), seed_toy::OUT.as_flattened());
 
-    let mut out_w = Matrix::<3, 6>::zeros();
-    let mut weights = Matrix::<3, 5>::zeros();
-    attention_weights(&q, &k, &v, &mut out_w, &mut weights, &Options::new());
-    let via_weights = max_diff(out_w.as_slice(), seed_toy::OUT.as_flattened());
-    let w = max_diff(weights.as_slice(), seed_toy::WEIGHTS.as_flattened());
+        let mut out_w = Matrix::<3, 6>::zeros();
+        let mut weights = Matrix::<3, 5>::zeros();
+        attention_weights(&q, &k, &v, &mut out_w, &mut weights, &Options::new());
+        let via_weights = max_diff(out_w.as_slice(), seed_toy::OUT.as_flattened());
+        let w = max_diff(weights.as_slice(), seed_toy::WEIGHTS.as_flattened());
 
-    println!(
-        "seed toy vs numpy ({}): out {fused:.2e}, out via weights {via_weights:.2e}, weights {w:.2e}",
-        sdpa::backend()
-    );
-    assert!(fused <= TOLERANCE, "fused output off by {fused}");
-    assert!(via_weights <= TOLERANCE, "weights-path output off by {via_weights}");
-    assert!(w <= TOLERANCE, "weights off by {w}");
+        println!(
+            "seed toy vs numpy ({backend}, {forced:?} engine forced, {:?} ran): out {fused:.2e}, \
+             out via weights {via_weights:.2e}, weights {w:.2e}",
+            engine(&case.view())
+        );
+        assert!(fused <= TOLERANCE, "fused output off by {fused}");
+        assert!(via_weights <= TOLERANCE, "weights-path output off by {via_weights}");
+        assert!(w <= TOLERANCE, "weights off by {w}");
+    });
 }

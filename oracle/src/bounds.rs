@@ -21,19 +21,28 @@ use crate::problem::Problem;
 /// Inflation of a first-order bound that covers the second-order terms.
 pub const SECOND_ORDER: f64 = 1.01;
 
-/// Keys per online block that [`RowBounds::blocks`] assumes: a copy of
-/// `BLOCK_KEYS` in `src/attention/engine.rs` (the per-row engine).
+/// The fewest keys any attention engine folds into the online softmax at
+/// once on `backend`: `sdpa::__engines::min_block_keys`, which
+/// [`RowBounds::blocks`] counts rescales by.
 ///
 /// Only a block whose maximum is a new running maximum adds rounding (a
-/// rescale by exactly 1 is exact), so the rescales of a row are at most
-/// both its number of blocks and the number of times its running maximum
-/// can grow. The second count needs no engine constant but is larger on
-/// rows whose scores rise with the key index (ALiBi, causal rows), so
-/// using it alone would loosen the bounds; this constant stays until the
-/// engine exports its block size. The tiled engine folds tiles of 8 or 16
-/// keys (`TILE_KEYS` in `src/attention/tiled.rs`), so there the count is an
-/// assumption the bounds' slack covers rather than a derived fact.
-pub const ASSUMED_BLOCK_KEYS: usize = 32;
+/// rescale by exactly 1 is exact), so the rescales of a row are at most its
+/// number of blocks. The engines fold (`src/attention/`):
+///
+/// - rows: blocks of `4·L` keys (at most 64) from the row's first key in
+///   range, so a visible span of `s` keys meets at most `⌈s/(4·L)⌉ + 1` of
+///   them (`+ 1`: the span need not start on a block boundary);
+/// - tiled: tiles of 48 keys at multiples of 48, the same count with 48;
+///   a tile in which a query sees nothing rescales it by exactly 1 (or by
+///   0 while it has seen nothing), so it adds no rounding;
+/// - tiny: every key at once, one block.
+///
+/// The smallest block gives the largest count, so `⌈s/B⌉ + 1` with `B` the
+/// minimum over the engines (16 keys on the portable and `f32x4` backends,
+/// 32 on `f32x8`, 48 on `f32x16`) bounds the rescales of every engine.
+pub fn block_keys(backend: sdpa::Backend) -> usize {
+    crate::backend::min_block_keys(backend)
+}
 
 /// `|dot − Σ a·b| ≤ γ(n)·Σ|a·b| + n·2⁻¹⁴⁹`: any summation order of `n`
 /// products, fused or not, rounds each term at most `n` times (Higham
@@ -139,9 +148,10 @@ pub fn projection_bound(weights: &[f32], tolerance: &[f64], magnitude: &[f64], b
 pub struct RowBounds {
     /// Keys the row may see.
     pub n: usize,
-    /// Online blocks the fused engine folds (`⌈span/32⌉` at most, plus one
-    /// for a span that does not start on a block boundary; see
-    /// [`ASSUMED_BLOCK_KEYS`]).
+    /// Online blocks an engine folds the row in, at most: `⌈span/B⌉ + 1`
+    /// for `span` keys from the first visible key to the last, `B` the
+    /// backend's [`block_keys`] (the `+ 1` for a span that does not start on
+    /// a block boundary).
     pub blocks: usize,
     /// `Δ = maxⱼ |ŝⱼ − sⱼ|`, the score error bound ([`Problem::score_error`]).
     pub delta: f64,
@@ -165,8 +175,15 @@ impl Problem<'_> {
         gamma(self.d + 3) * (self.scale() as f64).abs() * abs_dot + 3.0 * U * self.additive_magnitude(i, j)
     }
 
-    /// Everything row `i`'s bounds need.
+    /// Everything row `i`'s bounds need, on the backend the calling thread
+    /// runs (`sdpa::backend()`: inside [`crate::backend::each_backend`], the
+    /// backend of the iteration), whose blocks set the rescale count.
     pub fn row_bounds(&self, i: usize) -> RowBounds {
+        self.row_bounds_on(i, sdpa::backend())
+    }
+
+    /// [`Self::row_bounds`] on `backend`.
+    pub fn row_bounds_on(&self, i: usize, backend: sdpa::Backend) -> RowBounds {
         let scores = self.scores64(i);
         let visible_keys: Vec<usize> = (0..self.nk).filter(|&j| self.visible(i, j)).collect();
         let n = visible_keys.len();
@@ -176,9 +193,27 @@ impl Problem<'_> {
         let range = if n == 0 { 0.0 } else { hi - lo + 2.0 * delta };
         let first = visible_keys.first().copied().unwrap_or(0);
         let last = visible_keys.last().copied().unwrap_or(0);
-        let blocks = if n == 0 { 0 } else { (last - first + 1).div_ceil(ASSUMED_BLOCK_KEYS) + 1 };
+        let blocks = if n == 0 { 0 } else { (last - first + 1).div_ceil(block_keys(backend)) + 1 };
         let values = self.visible_values(i);
         RowBounds { n, blocks, delta, range, vmin: values.lo, vmax: values.hi, vabs: values.abs }
+    }
+
+    /// [`Self::row_bounds`] for inputs whose scores the library computes
+    /// exactly (every product, partial sum, scaling, ALiBi term and bias
+    /// addition exact in `f32`, as for ±1 Hadamard queries against dyadic
+    /// keys scaled by a power of two): the score error `Δ` is 0 and the
+    /// range is that of the exact scores, so [`RowBounds::oracle`] is
+    /// `max|v|·K` plus underflow, `K` from the softmax and the weighted sum
+    /// alone. The caller vouches for the exactness.
+    pub fn exact_score_row_bounds(&self, i: usize) -> RowBounds {
+        let b = self.row_bounds(i);
+        let (lo, hi) = self
+            .scores64(i)
+            .iter()
+            .flatten()
+            .fold((f64::INFINITY, f64::NEG_INFINITY), |(lo, hi), s| (lo.min(*s), hi.max(*s)));
+        let range = if b.n == 0 { 0.0 } else { hi - lo };
+        RowBounds { delta: 0.0, range, ..b }
     }
 
     /// A first-order score error of row `i`, key `j`, with `ops` roundings
