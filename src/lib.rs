@@ -63,6 +63,7 @@ mod attention;
 pub mod kernels;
 pub mod layer;
 mod matrix;
+pub mod multihead;
 mod options;
 pub mod runtime;
 mod simd;
