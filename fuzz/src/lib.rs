@@ -17,19 +17,15 @@ pub const SENTINEL: f32 = f32::from_bits(0x7fc5_a5a5);
 pub const POISON: [f32; 6] =
     [f32::NAN, -f32::NAN, f32::INFINITY, f32::NEG_INFINITY, f32::MAX, f32::from_bits(0x7f80_0001)];
 
-/// Lanes of the SIMD backend this build uses (the scalar backend has 4).
+/// Lanes of the SIMD backend this build runs (the scalar backend has 4).
 pub fn lanes() -> usize {
-    match sdpa::backend() {
-        "f32x16" => 16,
-        "f32x8" => 8,
-        _ => 4,
-    }
+    sdpa::backend().lanes()
 }
 
-/// Whether `mul_add` rounds once in this build: the SIMD backends on a
-/// target with FMA; the scalar backend never fuses.
+/// Whether `mul_add` rounds once on the backend this build runs (chosen at
+/// run time on x86-64: AVX-512 and AVX2 fuse, the scalar backend never does).
 pub fn fused() -> bool {
-    sdpa::backend() != "scalar" && (cfg!(target_feature = "fma") || cfg!(target_arch = "aarch64"))
+    sdpa::backend().fused_mul_add()
 }
 
 /// `Σ aᵢ·bᵢ` in f64 (products exact, IEEE specials as in f32) and `Σ|aᵢ·bᵢ|`
