@@ -68,6 +68,7 @@ pub mod layer;
 mod matrix;
 pub mod multihead;
 mod options;
+mod parallel;
 pub mod runtime;
 mod simd;
 
@@ -83,7 +84,9 @@ pub use simd::{Backend, Unsupported, backend, set_backend};
 #[cfg(feature = "std")]
 #[doc(hidden)]
 pub mod __engines {
-    pub use crate::attention::choose::{Engine, with_engine};
+    pub use crate::attention::choose::{Engine, min_block_keys, with_engine};
+    #[cfg(feature = "rayon")]
+    pub use crate::parallel::with_threads;
 }
 
 /// The README's Rust examples, compiled and run as doc tests.

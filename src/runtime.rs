@@ -116,7 +116,7 @@ pub fn attention(
         return Err(Error::OutputLength);
     }
     let out = OutRows::contiguous(out, shape.value_dim);
-    dispatch!(|s| choose::attend(s, &problem, 0, out));
+    dispatch!(|s| choose::attend_rows(s, &problem, 0, out));
     Ok(())
 }
 
@@ -153,7 +153,7 @@ pub fn attention_rows(
         return Err(Error::RowRange);
     }
     let out = OutRows::contiguous(out, shape.value_dim);
-    dispatch!(|s| choose::attend(s, &problem, first_row, out));
+    dispatch!(|s| choose::attend_rows(s, &problem, first_row, out));
     Ok(())
 }
 

@@ -4,11 +4,9 @@
 
 #![allow(clippy::needless_range_loop)] // index loops mirror the math
 
-mod common;
-
-use common::{Case, Rng, attention64, tolerance, weights64};
 use sdpa::runtime::{self, Bias, Mask, Shape};
 use sdpa::{Alignment, Matrix, Options, Settings, Window, attention, attention_rows, attention_weights};
+use sdpa_oracle::{Case, Rng};
 
 /// Settings plus an optional full boolean mask and an optional full bias.
 type OptionMix = (Settings, Option<Vec<bool>>, Option<Vec<f32>>);
@@ -38,10 +36,10 @@ fn option_mixes(rng: &mut Rng, nq: usize, nk: usize) -> Vec<OptionMix> {
 /// Checks every output element; returns the largest absolute error and the
 /// largest error as a fraction of its tolerance.
 fn check_rows(case: &Case, got: &[f32], what: &str) -> (f64, f64) {
-    let want = attention64(case);
+    let want = case.view().attention64();
     let mut worst = (0.0f64, 0.0f64);
     for i in 0..case.nq {
-        let tol = tolerance(case, i);
+        let tol = case.view().first_order_tolerance(i);
         for c in 0..case.dv {
             let (g, w) = (got[i * case.dv + c] as f64, want[i * case.dv + c]);
             worst = (worst.0.max((g - w).abs()), worst.1.max((g - w).abs() / tol));
@@ -128,13 +126,15 @@ fn run_shape<const NQ: usize, const NK: usize, const D: usize, const DV: usize>(
         let mut weights = Box::new(Matrix::<NQ, NK>::zeros());
         attention_weights(&q, &k, &v, &mut w_out, &mut weights, &options);
         check_rows(&case, w_out.as_slice(), "attention_weights");
+        let oracle = case.view();
         for i in 0..NQ {
-            let want = weights64(&case, i);
+            let want = oracle.weights64(i);
             for j in 0..NK {
                 let (g, w) = (weights.rows()[i][j] as f64, want[j]);
-                let tol = 4.0 * tolerance(&case, i) / case.v.iter().fold(1e-30f64, |m, x| m.max(x.abs() as f64));
+                let tol =
+                    4.0 * oracle.first_order_tolerance(i) / case.v.iter().fold(1e-30f64, |m, x| m.max(x.abs() as f64));
                 assert!((g - w).abs() <= tol * w.max(1.0 / NK as f64), "weights[{i}][{j}] = {g}, f64 {w}");
-                if !common::visible(&case, i, j) {
+                if !oracle.visible(i, j) {
                     assert_eq!(g, 0.0, "masked weight [{i}][{j}] is not zero");
                 }
             }

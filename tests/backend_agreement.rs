@@ -15,14 +15,11 @@
 //!
 //! `cargo test --release --test backend_agreement -- --nocapture`
 
-mod common;
-
-use common::bounds::{dot_bound, row_bounds, softmax_weight_bound};
-use common::kernels64::{abs_dot64, dot64, fused, gamma, softmax64, ulp_error};
-use common::{Case, Rng, attention64};
 use sdpa::kernels::{OnlineSoftmax, axpy_rows, dot, exp_in_place, softmax};
 use sdpa::runtime::{self, Shape};
 use sdpa::{Alignment, Settings, Window};
+use sdpa_oracle::bounds::{dot_bound, softmax_weight_bound};
+use sdpa_oracle::{Case, Rng, abs_dot64, dot64, fused, gamma, softmax64, ulp_error, ulp_f32};
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 
@@ -118,15 +115,9 @@ fn kernels(b: &mut Battery, rng: &mut Rng) {
     for (x, y) in xs.iter().zip(&ys) {
         let want = (*x as f64).exp();
         // 2 ulp of the result (1 unit of 2^-149 when subnormal).
-        let bound = 2.0 * ulp_of(want);
+        let bound = 2.0 * ulp_f32(want);
         b.push("exp", *y, want, bound);
     }
-}
-
-/// One ulp of `want` as an `f32` (the subnormal spacing below 2^-126).
-fn ulp_of(want: f64) -> f64 {
-    let exponent = want.abs().log2().floor().max(-126.0);
-    2f64.powi(exponent as i32 - 23)
 }
 
 fn attention_case(b: &mut Battery, rng: &mut Rng, (nq, nk, d, dv): (usize, usize, usize, usize), mix: usize) {
@@ -178,9 +169,10 @@ fn attention_case(b: &mut Battery, rng: &mut Rng, (nq, nk, d, dv): (usize, usize
     let shape = Shape { queries: nq, keys: nk, head_dim: d, value_dim: dv };
     let mut out = vec![0.0; nq * dv];
     runtime::attention(shape, &case.q, &case.k, &case.v, &mut out, &options).expect("valid shape");
-    let want = attention64(&case);
+    let oracle = case.view();
+    let want = oracle.attention64();
     for i in 0..nq {
-        let bounds = row_bounds(&case, i);
+        let bounds = oracle.row_bounds(i);
         for c in 0..dv {
             b.push("attention", out[i * dv + c], want[i * dv + c], bounds.oracle(c));
         }

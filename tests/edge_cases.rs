@@ -12,17 +12,15 @@
 
 #![allow(clippy::needless_range_loop)] // index loops mirror the rules
 
-mod common;
-
-use common::bounds::{dot_bound, row_bounds, softmax_sum_bound, softmax_weight_bound};
-use common::kernels64::{TINY, abs_dot64, axpy_as_built, dot64, same, softmax64};
-use common::{Case, attention64, scores64, visible};
 use sdpa::kernels::{
     OnlineSoftmax, axpy, axpy_reference, axpy_rows, dot, dot_reference, dot_rows, exp, exp_in_place, exp_reference,
     scale, softmax, softmax_reference,
 };
 use sdpa::runtime::{self, Shape};
 use sdpa::{Alignment, Matrix, Options, Settings, attention, attention_weights};
+use sdpa_oracle::bounds::{dot_bound, softmax_sum_bound, softmax_weight_bound};
+use sdpa_oracle::kernels::axpy_as_built;
+use sdpa_oracle::{Case, ScoreOrder, TINY, abs_dot64, dot64, same, softmax64};
 
 const SPECIALS: [f32; 14] = [
     0.0,
@@ -341,43 +339,18 @@ enum Expect {
     Oracle,
 }
 
-/// Where an intermediate of the score may overflow f32. The portable
-/// engine scales the dot product (`(q·k)·scale`); the SIMD engines fold
-/// `scale·log₂e` into the query first (`(q·scale·log₂e)·k`), so a dot product
-/// beyond `f32::MAX` may stay finite there, or a finite one overflow. The
-/// crate documents both; a row whose expectation differs between the two is
-/// accepted under either (each checked exactly as below).
-#[derive(Clone, Copy, Debug)]
-enum ScoreOrder {
-    DotThenScale,
-    ScaledQuery,
-}
-
-impl ScoreOrder {
-    /// `±∞` (or NaN) when this order's f32 intermediate on key `j` of row `i`
-    /// is not finite, whatever the f64 score; `None` otherwise.
-    fn overflow(self, case: &Case, i: usize, j: usize) -> Option<f64> {
-        let d = case.d;
-        let q = &case.q[i * d..(i + 1) * d];
-        let k = &case.k[j * d..(j + 1) * d];
-        let raw = match self {
-            ScoreOrder::DotThenScale => dot64(q, k),
-            ScoreOrder::ScaledQuery => {
-                let factor = common::scale(case) as f32 * core::f32::consts::LOG2_E;
-                let scaled: Vec<f32> = q.iter().map(|x| x * factor).collect();
-                dot64(&scaled, k)
-            }
-        };
-        (!(raw as f32).is_finite()).then(|| if raw.is_nan() { f64::NAN } else { raw.signum() * f64::INFINITY })
-    }
-}
-
+/// The expectation for row `i` under one score order. The SIMD engines fold
+/// `scale·log₂e` into the query first, so a dot product beyond `f32::MAX`
+/// may stay finite there, or a finite one overflow; the crate documents both
+/// orders, and a row whose expectation differs between the two is accepted
+/// under either (each checked exactly as below). See `sdpa_oracle::order`.
 fn expect(case: &Case, i: usize, order: ScoreOrder) -> Expect {
-    let scores = scores64(case, i);
+    let oracle = case.view();
+    let scores = oracle.scores64(i);
     let mut classes = Vec::new();
     for (j, s) in scores.iter().enumerate() {
         let Some(s) = s else { continue };
-        classes.push((j, order.overflow(case, i, j).unwrap_or(*s)));
+        classes.push((j, order.overflow(&oracle, i, j).unwrap_or(*s)));
     }
     if classes.iter().any(|(_, s)| s.is_nan() || *s == f64::INFINITY) {
         return Expect::Nan;
@@ -387,7 +360,7 @@ fn expect(case: &Case, i: usize, order: ScoreOrder) -> Expect {
         return Expect::Zero;
     }
     classes.sort_by(|a, b| b.1.total_cmp(&a.1));
-    let delta = row_bounds(case, i).delta;
+    let delta = oracle.row_bounds(i).delta;
     let gap = classes.get(1).map_or(f64::INFINITY, |second| classes[0].1 - second.1);
     if gap - 2.0 * delta > 110.0 { Expect::OneHot(classes[0].0) } else { Expect::Oracle }
 }
@@ -412,6 +385,7 @@ fn check_attention<const NQ: usize, const NK: usize, const D: usize, const DV: u
     assert!(flat.iter().zip(out.as_slice()).all(|(a, b)| same(*a, *b)), "{what}: runtime differs");
 
     // The oracle over the keys whose score is not −∞, under each order.
+    let oracle = case.view();
     let orders = [ScoreOrder::DotThenScale, ScoreOrder::ScaledQuery];
     let models: Vec<(Case, Vec<f64>)> = orders
         .iter()
@@ -419,14 +393,14 @@ fn check_attention<const NQ: usize, const NK: usize, const D: usize, const DV: u
             let mut finite_case = case.clone();
             let mut mask = vec![true; NQ * NK];
             for i in 0..NQ {
-                for (j, s) in scores64(case, i).iter().enumerate() {
-                    if *s == Some(f64::NEG_INFINITY) || order.overflow(case, i, j) == Some(f64::NEG_INFINITY) {
+                for (j, s) in oracle.scores64(i).iter().enumerate() {
+                    if *s == Some(f64::NEG_INFINITY) || order.overflow(&oracle, i, j) == Some(f64::NEG_INFINITY) {
                         mask[i * NK + j] = false;
                     }
                 }
             }
             finite_case.mask = Some(mask);
-            let want = attention64(&finite_case);
+            let want = finite_case.view().attention64();
             (finite_case, want)
         })
         .collect();
@@ -480,10 +454,10 @@ fn check_row(
             Ok(())
         }
         Expect::Oracle => {
-            let b = row_bounds(finite_case, i);
+            let finite = finite_case.view();
+            let b = finite.row_bounds(i);
             for (c, &g) in row.iter().enumerate().take(dv) {
-                let column: Vec<f32> =
-                    (0..nk).filter(|&j| visible(finite_case, i, j)).map(|j| case.v[j * dv + c]).collect();
+                let column: Vec<f32> = (0..nk).filter(|&j| finite.visible(i, j)).map(|j| case.v[j * dv + c]).collect();
                 if column.iter().any(|x| x.is_nan())
                     || (column.contains(&f32::INFINITY) && column.contains(&f32::NEG_INFINITY))
                 {
@@ -561,16 +535,17 @@ fn edge_case_battery<const NQ: usize, const NK: usize, const D: usize, const DV:
         let mut fused = Matrix::<NQ, DV>::zeros();
         attention(&q, &k, &v, &mut fused, &o);
         let plain = Case { settings: Settings { alibi_slope: None, ..settings }, ..equal.clone() };
+        let plain = plain.view();
         for i in 0..NQ {
-            let n = (0..NK).filter(|&j| visible(&plain, i, j)).count();
+            let n = (0..NK).filter(|&j| plain.visible(i, j)).count();
             for j in 0..NK {
-                let want = if visible(&plain, i, j) { 1.0 / n as f32 } else { 0.0 };
+                let want = if plain.visible(i, j) { 1.0 / n as f32 } else { 0.0 };
                 assert_eq!(w.rows()[i][j].to_bits(), want.to_bits(), "all-equal keys: weight [{i}][{j}] with n = {n}");
             }
             for c in 0..DV {
                 for got in [out.rows()[i][c], fused.rows()[i][c]] {
                     let want = if n == 0 { 0.0 } else { v.rows()[0][c] };
-                    let tol = row_bounds(&plain, i).convex(c);
+                    let tol = plain.row_bounds(i).convex(c);
                     assert!(
                         (got - want).abs() as f64 <= tol + TINY,
                         "all-equal values: out[{i}][{c}] = {got}, want {want}"

@@ -14,9 +14,6 @@
 //!   token's output; a fully padded sequence gives the output bias, no NaN;
 //! - a full fixed cache refuses a token and changes nothing.
 
-mod common;
-
-use common::Rng;
 use proptest::prelude::*;
 use sdpa::kernels::linear_reference;
 use sdpa::layer::{
@@ -24,6 +21,7 @@ use sdpa::layer::{
     alibi_slope,
 };
 use sdpa::{Matrix, Options, attention};
+use sdpa_oracle::Rng;
 
 /// Width 16, 4 query heads, 2 kv heads of dimension 4 (GQA), 12 tokens.
 const D: usize = 16;

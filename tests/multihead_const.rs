@@ -3,10 +3,12 @@
 //! strided views over NaN-filled buffers, GQA and MQA, every mask and bias
 //! method of `multihead::Options`, and ALiBi per head. Also: borrowed
 //! arrays and `Matrix` give the same bits in the single-head calls, and
-//! the const form equals the runtime form.
+//! the const form equals the runtime form. Each comparison runs on every
+//! backend the build and CPU support.
 
 use sdpa::multihead::{self, Heads, HeadsMut, Options, Strides, ViewError, runtime as mh};
 use sdpa::{Matrix, attention, attention_rows, attention_weights};
+use sdpa_oracle::backend::each_backend;
 
 /// A deterministic value in `[-2, 2)` for each index tuple and salt.
 fn value(salt: u64, idx: [usize; 4]) -> f32 {
@@ -58,6 +60,22 @@ fn bits<const R: usize, const C: usize>(x: &[[f32; C]; R]) -> Vec<u32> {
 /// Checks every layout of the const form, and the runtime form, against
 /// the head loop with `per_head(b, h)` as each head's options.
 fn check<
+    const B: usize,
+    const H: usize,
+    const KVH: usize,
+    const NQ: usize,
+    const NK: usize,
+    const D: usize,
+    const DV: usize,
+>(
+    options: &Options<'_, B, H, NQ, NK>,
+    per_head: impl Fn(usize, usize) -> sdpa::Options<'static, NQ, NK>,
+    what: &str,
+) {
+    each_backend(|b| check_on::<B, H, KVH, NQ, NK, D, DV>(options, &per_head, &format!("{b}: {what}")));
+}
+
+fn check_on<
     const B: usize,
     const H: usize,
     const KVH: usize,
@@ -277,6 +295,10 @@ fn strided_views_are_checked_when_made() {
 
 #[test]
 fn borrowed_arrays_and_matrices_give_the_same_bits() {
+    each_backend(|_| borrowed_on_this_backend());
+}
+
+fn borrowed_on_this_backend() {
     let q: [[f32; 5]; 3] = core::array::from_fn(|r| core::array::from_fn(|c| value(1, [r, c, 0, 0])));
     let k: [[f32; 5]; 7] = core::array::from_fn(|r| core::array::from_fn(|c| value(2, [r, c, 0, 0])));
     let v: [[f32; 2]; 7] = core::array::from_fn(|r| core::array::from_fn(|c| value(3, [r, c, 0, 0])));

@@ -4,12 +4,14 @@
 //! entries (padding filled with NaN), fused QKV buffers and broadcast
 //! (stride 0) inputs; with GQA and MQA, every mask and bias broadcast, and
 //! ALiBi per head. Also the seed toy against numpy inside a multi-head
-//! tensor, and every refusal leaving the output untouched.
+//! tensor, and every refusal leaving the output untouched. Each comparison
+//! runs on every backend the build and CPU support.
 
 use sdpa::multihead::runtime::{self as mh, Options, Shape, View, ViewMut};
 use sdpa::multihead::{Broadcast, Error, Operand, Strides, ViewError};
 use sdpa::runtime::{self, Bias, Mask};
 use sdpa::{Alignment, Settings, Window};
+use sdpa_oracle::backend::each_backend;
 
 #[allow(dead_code)] // WEIGHTS is not needed here
 mod seed_toy {
@@ -226,7 +228,16 @@ fn extents(shape: Shape) -> [Ext; 4] {
 /// call on its rows, bit for bit, and that nothing outside the output view
 /// was written.
 fn check(shape: Shape, q: &Tensor, k: &Tensor, v: &Tensor, out: &mut Tensor, extras: &Extras, settings: Settings) {
-    let what = format!("{shape:?} {settings:?} q {:?} k {:?} v {:?} out {:?}", q.s, k.s, v.s, out.s);
+    // On every backend this build and CPU run, each against itself.
+    each_backend(|_| {
+        out.buf.fill(SENTINEL);
+        check_on(shape, q, k, v, out, extras, settings)
+    });
+}
+
+fn check_on(shape: Shape, q: &Tensor, k: &Tensor, v: &Tensor, out: &mut Tensor, extras: &Extras, settings: Settings) {
+    let what =
+        format!("{} {shape:?} {settings:?} q {:?} k {:?} v {:?} out {:?}", sdpa::backend(), q.s, k.s, v.s, out.s);
     let o = extras.options(settings);
     let r = mh::attention(shape, q.view(), k.view(), v.view(), ViewMut::new(&mut out.buf, out.s), &o);
     assert_eq!(r, Ok(()), "{what}");

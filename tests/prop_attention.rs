@@ -4,7 +4,7 @@
 //! masks, additive masks with `−∞`), amplitudes and mask densities:
 //!
 //! - agreement with the f64 oracle within the bound derived in
-//!   `tests/common/bounds.rs` (a function of D, of the score magnitudes and
+//!   `sdpa_oracle::bounds` (a function of D, of the score magnitudes and
 //!   of the score range), for `attention`, `attention_rows`, the runtime API
 //!   and `attention_weights` (whose weights are checked one by one);
 //! - the output is a convex combination of the visible values, up to `τ`;
@@ -25,14 +25,14 @@
 
 mod common;
 
-use common::bounds::row_bounds;
 use common::problem::{Allow, Params, Problem, params};
 use common::prop::config;
-use common::{attention64, visible, weights64};
 use proptest::prelude::*;
 use proptest::test_runner::TestCaseError;
 use sdpa::runtime::{self, Shape};
 use sdpa::{Matrix, Options, attention, attention_rows, attention_weights};
+use sdpa_oracle::Rng;
+use sdpa_oracle::bounds::softmax_weight_bound;
 
 const REGRESSIONS: &str = "proptest-regressions/prop_attention.txt";
 
@@ -40,7 +40,8 @@ const REGRESSIONS: &str = "proptest-regressions/prop_attention.txt";
 fn oracle<const NQ: usize, const NK: usize, const D: usize, const DV: usize>(p: &Params) -> Result<(), TestCaseError> {
     let problem = Problem::<NQ, NK, D, DV>::draw(p);
     let case = problem.case();
-    let want = attention64(&case);
+    let reference = case.view();
+    let want = reference.attention64();
     let out = problem.run();
     let options = problem.options();
 
@@ -62,7 +63,7 @@ fn oracle<const NQ: usize, const NK: usize, const D: usize, const DV: usize>(p: 
     attention_weights(&problem.q, &problem.k, &problem.v, &mut w_out, &mut weights, &options);
 
     for i in 0..NQ {
-        let b = row_bounds(&case, i);
+        let b = reference.row_bounds(i);
         for (what, got) in [("attention", &out), ("attention_weights", &w_out)] {
             let row = &got.rows()[i];
             if b.n == 0 {
@@ -92,18 +93,18 @@ fn oracle<const NQ: usize, const NK: usize, const D: usize, const DV: usize>(p: 
         }
         // The weights, one by one: the score error moves each by e^{2Δ} − 1
         // relative, the three-pass softmax adds its own per-weight bound.
-        let w64 = weights64(&case, i);
-        let scores = common::scores64(&case, i);
+        let w64 = reference.weights64(i);
+        let scores = reference.scores64(i);
         let max = scores.iter().flatten().copied().fold(f64::NEG_INFINITY, f64::max);
         let grow = (2.0 * b.delta).exp();
         for j in 0..NK {
             let g = weights.rows()[i][j];
-            if !visible(&case, i, j) {
+            if !reference.visible(i, j) {
                 prop_assert!(g.to_bits() == 0, "weight [{i}][{j}] of a masked key is {g}");
                 continue;
             }
             let t = scores[j].unwrap_or(0.0) - max;
-            let kernel = common::bounds::softmax_weight_bound(w64[j], t.abs() + 2.0 * b.delta, b.range, b.n, 1);
+            let kernel = softmax_weight_bound(w64[j], t.abs() + 2.0 * b.delta, b.range, b.n, 1);
             let tol = w64[j] * (grow - 1.0) + grow * kernel;
             prop_assert!((g as f64 - w64[j]).abs() <= tol, "weight [{i}][{j}] = {g:e}, f64 {:e}, tol {tol:e}", w64[j]);
         }
@@ -117,7 +118,7 @@ fn same_bits<const R: usize, const C: usize>(a: &Matrix<R, C>, b: &Matrix<R, C>)
 
 /// A permutation of `0..n` drawn from `seed`.
 fn permutation(n: usize, seed: u64) -> Vec<usize> {
-    let mut rng = common::Rng::new(seed);
+    let mut rng = Rng::new(seed);
     let mut p: Vec<usize> = (0..n).collect();
     for i in (1..n).rev() {
         p.swap(i, (rng.next_u64() % (i as u64 + 1)) as usize);
@@ -154,8 +155,9 @@ fn key_permutation<const NQ: usize, const NK: usize, const D: usize, const DV: u
     }
     let (out_a, out_b) = (a.run(), b.run());
     let case = a.case();
+    let oracle = case.view();
     for i in 0..NQ {
-        let bounds = row_bounds(&case, i);
+        let bounds = oracle.row_bounds(i);
         for c in 0..DV {
             let (x, y) = (out_a.rows()[i][c] as f64, out_b.rows()[i][c] as f64);
             let tol = bounds.same_scores(c);
@@ -210,6 +212,7 @@ fn equivalences<const NQ: usize, const NK: usize, const D: usize, const DV: usiz
 ) -> Result<(), TestCaseError> {
     let a = Problem::<NQ, NK, D, DV>::draw(p);
     let case = a.case();
+    let oracle = case.view();
     let out = a.run();
 
     // Everything as one additive mask: bias where visible, −∞ elsewhere;
@@ -219,7 +222,7 @@ fn equivalences<const NQ: usize, const NK: usize, const D: usize, const DV: usiz
     for i in 0..NQ {
         for j in 0..NK {
             additive.rows_mut()[i][j] =
-                if visible(&case, i, j) { bias.as_ref().map_or(0.0, |b| b[i * NK + j]) } else { f32::NEG_INFINITY };
+                if oracle.visible(i, j) { bias.as_ref().map_or(0.0, |b| b[i * NK + j]) } else { f32::NEG_INFINITY };
         }
     }
     let settings = sdpa::Settings { causal: false, window: None, ..a.settings };
@@ -239,7 +242,7 @@ fn equivalences<const NQ: usize, const NK: usize, const D: usize, const DV: usiz
         // with its additive form only on the row engine.
         let same_scores = one_engine();
         for i in 0..NQ {
-            let bounds = row_bounds(&case, i);
+            let bounds = oracle.row_bounds(i);
             for c in 0..DV {
                 let (x, y) = (out.rows()[i][c] as f64, other.rows()[i][c] as f64);
                 let tol = if same_scores { bounds.same_scores(c) } else { 2.0 * bounds.oracle(c) };
@@ -290,8 +293,9 @@ fn garbage<const NQ: usize, const NK: usize, const D: usize, const DV: usize>(
 ) -> Result<(), TestCaseError> {
     let clean = Problem::<NQ, NK, D, DV>::draw(p);
     let case = clean.case();
+    let oracle = case.view();
     let mut dirty = Problem::<NQ, NK, D, DV>::draw(p);
-    let mut rng = common::Rng::new(poison_seed);
+    let mut rng = Rng::new(poison_seed);
     let bad = [f32::NAN, f32::INFINITY, f32::NEG_INFINITY];
     let mut poisoned = vec![false; NK];
     for j in 0..NK {
@@ -312,7 +316,7 @@ fn garbage<const NQ: usize, const NK: usize, const D: usize, const DV: usize>(
     attention_weights(&clean.q, &clean.k, &clean.v, &mut oa, &mut wa, &clean.options());
     attention_weights(&dirty.q, &dirty.k, &dirty.v, &mut ob, &mut wb, &dirty.options());
     for i in 0..NQ {
-        if (0..NK).any(|j| poisoned[j] && visible(&case, i, j)) {
+        if (0..NK).any(|j| poisoned[j] && oracle.visible(i, j)) {
             continue;
         }
         let same = |x: &[f32], y: &[f32]| x.iter().zip(y).all(|(x, y)| x.to_bits() == y.to_bits());

@@ -8,12 +8,13 @@
 
 mod common;
 
-use common::bounds::{dot_bound, dot_documented_bound, dot_rows_documented_bound};
-use common::kernels64::{U, abs_dot64, axpy_as_built, axpy64, dot64, gamma, lanes};
 use common::prop::config;
 use proptest::prelude::*;
 use proptest::test_runner::TestCaseError;
 use sdpa::kernels::{axpy, axpy_reference, axpy_rows, dot, dot_reference, dot_rows, exp, exp_in_place, scale};
+use sdpa_oracle::bounds::{dot_bound, dot_documented_bound, dot_rows_documented_bound};
+use sdpa_oracle::kernels::{axpy_as_built, axpy64};
+use sdpa_oracle::{TINY, U, abs_dot64, dot64, gamma, lanes};
 
 const REGRESSIONS: &str = "proptest-regressions/prop_kernels.txt";
 
@@ -80,7 +81,7 @@ fn check_axpy(acc: &[f32], w: f32, x: &[f32]) -> Result<(), TestCaseError> {
         }
         prop_assert_eq!(got[i].to_bits(), axpy_as_built(acc[i], w, x[i]).to_bits(), "element {}", i);
         prop_assert_eq!(reference[i].to_bits(), (acc[i] + w * x[i]).to_bits(), "reference element {}", i);
-        let bound = U * exact[i].abs() + gamma(1) * (w as f64 * x[i] as f64).abs() + common::kernels64::TINY;
+        let bound = U * exact[i].abs() + gamma(1) * (w as f64 * x[i] as f64).abs() + TINY;
         prop_assert!((got[i] as f64 - exact[i]).abs() <= bound);
     }
     Ok(())
@@ -102,7 +103,7 @@ fn check_axpy_rows(acc: &[f32], weights: &[f32], rows: &[f32]) -> Result<(), Tes
             abs += (weights[j] as f64 * rows[j * n + i] as f64).abs();
         }
         prop_assert_eq!(got[i].to_bits(), want.to_bits(), "element {} ({} rows)", i, used);
-        let bound = gamma(used + 1) * abs + (used + 1) as f64 * common::kernels64::TINY;
+        let bound = gamma(used + 1) * abs + (used + 1) as f64 * TINY;
         prop_assert!((got[i] as f64 - exact).abs() <= bound, "element {i}: vs f64");
     }
     Ok(())

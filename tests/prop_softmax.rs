@@ -1,18 +1,18 @@
 //! Properties of `softmax`, `softmax_reference` and `OnlineSoftmax` over
 //! rows of many lengths, each against the f64 oracle with the bounds derived
-//! in `tests/common/bounds.rs`.
+//! in `sdpa_oracle::bounds`.
 //!
 //! `cargo test --release --test prop_softmax` (1,000 cases per property and
 //! length; `PROPTEST_CASES=N` for more).
 
 mod common;
 
-use common::bounds::{softmax_sum_bound, softmax_weight_bound};
-use common::kernels64::{TINY, U, lanes, softmax64};
 use common::prop::config;
 use proptest::prelude::*;
 use proptest::test_runner::TestCaseError;
 use sdpa::kernels::{OnlineSoftmax, softmax, softmax_reference};
+use sdpa_oracle::bounds::{softmax_sum_bound, softmax_weight_bound};
+use sdpa_oracle::{TINY, U, lanes, softmax64};
 
 const REGRESSIONS: &str = "proptest-regressions/prop_softmax.txt";
 

@@ -1,6 +1,6 @@
 //! The seed notebook's numpy toy: our f32 attention against numpy's float64.
 //!
-//! Tolerance 1e-5 absolute, from the bound in `tests/common` with the inputs'
+//! Tolerance 1e-5 absolute, from the bound in `sdpa_oracle` with the inputs'
 //! own f32 rounding added: scores within `scale·(D + 4)·u·Σ|q·k| ≈ 2e-6`
 //! (Σ|q·k| < 9 here), weights within twice that relatively, outputs within
 //! `max|V| · (2Δs + (2·NK + 9)·u) ≈ 1e-5` for `max|V| ≈ 2.3`.

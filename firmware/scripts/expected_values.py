@@ -9,7 +9,7 @@ uses exactly those float32 values. OUT is the float64 attention of the same
 independent of the crate, which never computes in float64.
 
 TOL[i] is the error bound for output row i, the same formula the host tests use
-(tests/common/mod.rs, `tolerance`): with u = 2^-24,
+(oracle/src/bounds.rs, `Problem::first_order_tolerance`): with u = 2^-24,
     ds   = max over visible keys j of  scale * (D + 2) * u * sum_c |q_ic * k_jc|
     TOL  = max|V| * (2 ds + (2 NK + 8) u)
 Run: python3 firmware/scripts/expected_values.py   (CI checks the file is up to date)

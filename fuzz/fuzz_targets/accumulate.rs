@@ -7,9 +7,10 @@
 
 use libfuzzer_sys::fuzz_target;
 use sdpa::kernels::{axpy, axpy_reference, axpy_rows, scale};
-use sdpa_fuzz::check::{assert_same, same};
-use sdpa_fuzz::fused;
+use sdpa_fuzz::check::assert_same;
 use sdpa_fuzz::input::Input;
+use sdpa_oracle::kernels::axpy_as_built;
+use sdpa_oracle::{fused, same};
 
 fuzz_target!(init: sdpa_fuzz::announce("accumulate"), |data: &[u8]| {
     let mut inp = Input::new(data);
@@ -38,17 +39,12 @@ fuzz_target!(init: sdpa_fuzz::announce("accumulate"), |data: &[u8]| {
     assert_same(&got, &want, &format!("scale by {s:e}"));
 });
 
-/// `a + w·x` rounded as this build's `mul_add` rounds.
-fn mul_add(w: f32, x: f32, a: f32) -> f32 {
-    if fused() { w.mul_add(x, a) } else { a + w * x }
-}
-
 fn check_axpy(acc: &[f32], w: f32, x: &[f32]) {
     let mut got = acc.to_vec();
     axpy(&mut got, w, x);
     let mut want = acc.to_vec();
     for (a, x) in want.iter_mut().zip(x) {
-        *a = mul_add(w, *x, *a);
+        *a = axpy_as_built(*a, w, *x);
     }
     assert_same(&got, &want, &format!("axpy, w = {w:e}, {} acc, {} x", acc.len(), x.len()));
     let mut reference = acc.to_vec();
@@ -70,7 +66,7 @@ fn check_axpy_rows(acc: &[f32], weights: &[f32], rows: &[f32]) {
         let row = &rows[j * n..(j + 1) * n];
         axpy(&mut by_axpy, w, row);
         for (a, x) in by_hand.iter_mut().zip(row) {
-            *a = mul_add(w, *x, *a);
+            *a = axpy_as_built(*a, w, *x);
         }
     }
     let what = format!("axpy_rows, {n} wide, {} weights, {} row values", weights.len(), rows.len());

@@ -7,8 +7,8 @@ use libfuzzer_sys::fuzz_target;
 use sdpa::{Matrix, Options, attention, attention_rows, attention_weights, runtime};
 use sdpa_fuzz::check::{self, assert_same};
 use sdpa_fuzz::input::Input;
-use sdpa_fuzz::reference::{Problem, RowRef, Spread};
 use sdpa_fuzz::{POISON, SENTINEL};
+use sdpa_oracle::{Problem, RowRef, Spread};
 
 fuzz_target!(init: sdpa_fuzz::announce("attention"), |data: &[u8]| {
     let mut inp = Input::new(data);

@@ -3,10 +3,10 @@
 
 use libfuzzer_sys::fuzz_target;
 use sdpa::kernels::{dot, dot_reference, dot_rows};
-use sdpa_fuzz::check::same;
+use sdpa_fuzz::SENTINEL;
 use sdpa_fuzz::input::Input;
-use sdpa_fuzz::reference::{LIMIT, U};
-use sdpa_fuzz::{SENTINEL, dot64, lanes};
+use sdpa_oracle::bounds::dot_depth_bound;
+use sdpa_oracle::{LIMIT, dot64, finite_abs_dot64, lanes, same};
 
 fuzz_target!(init: sdpa_fuzz::announce("dot"), |data: &[u8]| {
     let mut inp = Input::new(data);
@@ -31,17 +31,18 @@ fn log2_lanes() -> f64 {
 }
 
 /// The checks every dot product result obeys, with `depth` the documented
-/// error bound's factor: `|got − exact| ≤ depth·u·Σ|aᵢbᵢ|` (plus gradual
-/// underflow, at most one `2⁻¹⁴⁹` per operation).
+/// error bound's factor: `|got − exact| ≤ depth·u·Σ|aᵢbᵢ|` over the finite
+/// products (plus gradual underflow, at most one `2⁻¹⁴⁹` per operation;
+/// [`dot_depth_bound`]).
 fn check(a: &[f32], b: &[f32], got: f32, depth: f64, what: &str) {
-    let (exact, abs) = dot64(a, b);
+    let (exact, abs) = (dot64(a, b), finite_abs_dot64(a, b));
     if exact.is_nan() {
         assert!(got.is_nan(), "{what}: IEEE gives NaN, got {got:e}");
     } else if abs <= LIMIT {
         if exact.is_infinite() {
             assert_eq!(f64::from(got), exact, "{what}: an infinite product must win");
         } else {
-            let bound = depth * U * abs * (1.0 + 1e-6) + 2.0 * (a.len() as f64 + 8.0) * 2f64.powi(-149);
+            let bound = dot_depth_bound(depth, a.len(), abs);
             let err = (f64::from(got) - exact).abs();
             assert!(err <= bound, "{what}: {got:e} vs exact {exact:e}: error {err:e} > {bound:e} (n = {})", a.len());
         }

@@ -6,8 +6,8 @@
 
 use libfuzzer_sys::fuzz_target;
 use sdpa::kernels::{exp, exp_in_place, exp_reference};
-use sdpa_fuzz::check::same;
 use sdpa_fuzz::input::Input;
+use sdpa_oracle::{same, ulp_f32};
 
 fuzz_target!(init: sdpa_fuzz::announce("exp"), |data: &[u8]| {
     let mut inp = Input::new(data);
@@ -22,11 +22,6 @@ fuzz_target!(init: sdpa_fuzz::announce("exp"), |data: &[u8]| {
         check(x, exp_reference(x), 1.0, "exp_reference");
     }
 });
-
-/// `2^k` for the f32 binade holding `y` (`y > 0`), subnormals included.
-fn ulp(y: f64) -> f64 {
-    if y < f64::from(f32::MIN_POSITIVE) { 2f64.powi(-149) } else { 2f64.powi(y.log2().floor() as i32 - 23) }
-}
 
 fn check(x: f32, got: f32, max_ulps: f64, what: &str) {
     let bits = x.to_bits();
@@ -49,7 +44,7 @@ fn check(x: f32, got: f32, max_ulps: f64, what: &str) {
                 let err = (g - exact).abs() / 2f64.powi(-149);
                 assert!(err <= 1.0, "{what}({x:e} = {bits:#x}) = {got:e} vs {exact:e}: {err} units of 2^-149");
             } else {
-                let err = (g - exact).abs() / ulp(exact);
+                let err = (g - exact).abs() / ulp_f32(exact);
                 assert!(err <= max_ulps, "{what}({x:e} = {bits:#x}) = {got:e} vs {exact:e}: {err} ulp");
             }
         }

@@ -11,8 +11,9 @@ use sdpa::layer::{
 };
 use sdpa::{Alignment, Matrix, Settings};
 use sdpa_fuzz::check::assert_same;
-use sdpa_fuzz::reference::{LIMIT, Problem, Spread, U};
 use sdpa_fuzz::{SENTINEL, input::Input};
+use sdpa_oracle::bounds::projection_bound;
+use sdpa_oracle::{LIMIT, Problem, Spread};
 
 fuzz_target!(init: sdpa_fuzz::announce("layer_decode"), |data: &[u8]| {
     let mut inp = Input::new(data);
@@ -25,12 +26,6 @@ fuzz_target!(init: sdpa_fuzz::announce("layer_decode"), |data: &[u8]| {
         _ => run::<16, 2, 1, 8, 17, 20>(&mut inp),
     }
 });
-
-/// `γ(n) = n·u / (1 − n·u)`: the classic bound on `n` roundings.
-fn gamma(n: usize) -> f64 {
-    let nu = n as f64 * U;
-    nu / (1.0 - nu)
-}
 
 fn max_abs(xs: &[f32]) -> f64 {
     xs.iter().map(|x| f64::from(x.abs())).fold(0.0, f64::max)
@@ -131,7 +126,7 @@ fn run<const D: usize, const QH: usize, const KVH: usize, const HD: usize, const
         if std::env::var_os("SDPA_FUZZ_DEBUG").is_some() {
             eprintln!("token {t}: decode {out:?}\n  forward {:?}", full.rows()[t]);
             for h in 0..QH {
-                eprintln!("  q head {h}: {:?}", fs.query_head(h).map(|m| m.rows()[t]));
+                eprintln!("  q head {h}: {:?}", fs.query(t, h));
             }
             for g in 0..KVH {
                 eprintln!("  keys {g}: {:?}\n  values {g}: {:?}", cache.keys(g), cache.values(g));
@@ -150,11 +145,11 @@ fn run<const D: usize, const QH: usize, const KVH: usize, const HD: usize, const
             let (Some(k), Some(v)) = (cache.keys(g), cache.values(g)) else {
                 panic!("kv head {g} missing");
             };
-            let (Some(fk), Some(fv)) = (fs.key_head(g), fs.value_head(g)) else {
+            let (Some(fk), Some(fv)) = (fs.key(t, g), fs.value(t, g)) else {
                 panic!("forward kv head {g} missing");
             };
-            assert_same(&k[slot], &fk.rows()[t], &format!("key of token {t}, head {g}"));
-            assert_same(&v[slot], &fv.rows()[t], &format!("value of token {t}, head {g}"));
+            assert_same(&k[slot], fk, &format!("key of token {t}, head {g}"));
+            assert_same(&v[slot], fv, &format!("value of token {t}, head {g}"));
         }
         // Bit for bit before the cache wraps on the portable backend
         // (documented); on SIMD backends decode's single query and the
@@ -169,7 +164,7 @@ fn run<const D: usize, const QH: usize, const KVH: usize, const HD: usize, const
 /// Decode's output for token `t` against the forward's row `t`: finite when
 /// nothing can overflow, and within the sum of both attentions' error bounds
 /// (each head within its f64 reference's tolerance, propagated through the
-/// output projection) plus the two projections' roundings.
+/// output projection) plus the two projections' roundings ([`projection_bound`]).
 #[allow(clippy::too_many_arguments)]
 fn check_row<const D: usize, const QH: usize, const KVH: usize, const HD: usize, const CAP: usize, const T: usize>(
     layer: &SelfAttention<'_, D, QH, KVH, HD>,
@@ -194,7 +189,7 @@ fn check_row<const D: usize, const QH: usize, const KVH: usize, const HD: usize,
     let mut bias = vec![0.0f32; len];
     for h in 0..QH {
         let g = h / (QH / KVH);
-        let (Some(k), Some(v), Some(q)) = (cache.keys(g), cache.values(g), fs.query_head(h)) else {
+        let (Some(k), Some(v), Some(q)) = (cache.keys(g), cache.values(g), fs.query(t, h)) else {
             panic!("head {h} missing");
         };
         let mut settings = Settings { scale: layer.scale(), alignment: Alignment::BottomRight, ..Settings::default() };
@@ -203,7 +198,7 @@ fn check_row<const D: usize, const QH: usize, const KVH: usize, const HD: usize,
             nk: len,
             d: HD,
             dv: HD,
-            q: &q.rows()[t],
+            q: &q[..],
             k: k.as_flattened(),
             v: v.as_flattened(),
             settings,
@@ -236,9 +231,7 @@ fn check_row<const D: usize, const QH: usize, const KVH: usize, const HD: usize,
     for (j, (o, w)) in out.iter().zip(want).enumerate() {
         let row = &wo[j * D..(j + 1) * D];
         let b = if biases { f64::from(bo[j].abs()) } else { 0.0 };
-        let spread: f64 = row.iter().zip(&tol).map(|(w, t)| f64::from(w.abs()) * 2.0 * t).sum();
-        let size: f64 = row.iter().zip(&mag).map(|(w, m)| f64::from(w.abs()) * m).sum::<f64>() + b;
-        let bound = spread + 2.0 * gamma(D + 2) * size + 1e-30;
+        let bound = projection_bound(row, &tol, &mag, b);
         let diff = (f64::from(*o) - f64::from(*w)).abs();
         assert!(
             diff <= bound,

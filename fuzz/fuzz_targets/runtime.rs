@@ -9,7 +9,7 @@ use sdpa::runtime::{self, Error, Shape};
 use sdpa_fuzz::SENTINEL;
 use sdpa_fuzz::check::{self, assert_same};
 use sdpa_fuzz::input::Input;
-use sdpa_fuzz::reference::{Problem, Spread};
+use sdpa_oracle::{Problem, Spread};
 
 /// Slices longer than this are never built; such lengths become small random ones.
 const CAP: usize = 4096;

@@ -5,9 +5,9 @@
 
 use libfuzzer_sys::fuzz_target;
 use sdpa::kernels::{OnlineSoftmax, softmax, softmax_reference};
-use sdpa_fuzz::check::same;
 use sdpa_fuzz::input::Input;
-use sdpa_fuzz::reference::U;
+use sdpa_oracle::bounds::log_weight_tolerance;
+use sdpa_oracle::{Softmax64, U, same};
 
 fuzz_target!(init: sdpa_fuzz::announce("softmax"), |data: &[u8]| {
     let mut inp = Input::new(data);
@@ -59,24 +59,17 @@ impl Expected {
     fn new(xs: &[f32]) -> Self {
         let poisoned = xs.iter().any(|x| x.is_nan() || *x == f32::INFINITY);
         let empty = xs.iter().all(|x| *x == f32::NEG_INFINITY);
-        let max = xs.iter().map(|x| f64::from(*x)).fold(f64::NEG_INFINITY, f64::max);
-        let gaps: Vec<f64> = xs.iter().map(|x| max - f64::from(*x)).collect();
-        let mut weights: Vec<f64> = gaps.iter().map(|g| (-g).exp()).collect();
-        let sum: f64 = weights.iter().sum();
-        weights.iter_mut().for_each(|w| *w /= sum);
-        let log_weights = gaps.iter().map(|g| -g - sum.ln()).collect();
+        let scores64: Vec<f64> = xs.iter().map(|x| f64::from(*x)).collect();
+        let Softmax64 { weights, gaps, log_weights } = Softmax64::of(&scores64);
         Self { scores: xs.to_vec(), poisoned, empty, weights, log_weights, gaps }
     }
 
     /// Weight `i` may be off by a factor `e^{u·gap}` (the rounding of
     /// `x − max`; the online form splits it over its rescales) and by
-    /// `(n + 16 + 10·rescales)·u` relative: exp ≤ 2 ulp on every weight and
-    /// summand, the blocked sum, reciprocal and product, and per rescale one
-    /// more exp and one more product; plus `2⁻¹⁴⁷` absolute (subnormals).
+    /// `(n + 16 + 10·rescales)·u` relative: [`log_weight_tolerance`] with
+    /// exact scores.
     fn tolerance(&self, i: usize, rescales: usize) -> f64 {
-        let n = self.scores.len() as f64;
-        let rel = (U * self.gaps[i]).exp_m1() + (n + 16.0 + 10.0 * rescales as f64) * U;
-        (self.log_weights[i] + rel.ln()).exp().min(1.0) + 2f64.powi(-147)
+        log_weight_tolerance(self.log_weights[i], self.gaps[i], 0.0, self.scores.len(), rescales)
     }
 
     fn check(&self, got: &[f32], rescales: usize, what: &str) {

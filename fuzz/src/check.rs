@@ -1,11 +1,6 @@
-//! Assertions on attention outputs against [`crate::reference`].
+//! Assertions on attention outputs against the oracle's [`RowRef`].
 
-use crate::reference::{Problem, RowRef, U};
-
-/// Equal bits, or both NaN (NaN payloads are not specified).
-pub fn same(a: f32, b: f32) -> bool {
-    a.to_bits() == b.to_bits() || (a.is_nan() && b.is_nan())
-}
+use sdpa_oracle::{Problem, RowRef, same};
 
 /// Asserts two slices are equal element by element in the sense of [`same`].
 #[track_caller]
@@ -73,13 +68,8 @@ pub fn output_row(r: &RowRef, i: usize, out: &[f32], what: &str, fused: bool) {
     }
 }
 
-/// The checks on weight row `i` (`nk` values) of `attention_weights`.
-///
-/// A weight `e^{s−m}/Σ` computed in f32 is off by a factor
-/// `e^{2Δs + u·(gap + 2Δs)}` (score errors, then the rounding of `s − m`)
-/// and by `(NK + 16)·u` relative (exp ≤ 2 ulp on the weight and on every
-/// summand, the blocked sum, the reciprocal and the product), plus `2⁻¹⁴⁷`
-/// absolute where results are subnormal (capped at 1: weights lie in `[0, 1]`).
+/// The checks on weight row `i` (`nk` values) of `attention_weights`: each
+/// visible weight within [`RowRef::weight_tolerance`] of f64.
 #[track_caller]
 pub fn weights_row(r: &RowRef, i: usize, nk: usize, w: &[f32]) {
     if !r.any_visible || r.all_neg_inf {
@@ -95,12 +85,7 @@ pub fn weights_row(r: &RowRef, i: usize, nk: usize, w: &[f32]) {
                 assert_eq!(x.to_bits(), 0, "weights row {i}: masked entry {j} must be exactly 0, is {x:e}");
                 continue;
             }
-            let want = r.weights[j];
-            let ds = r.score_error;
-            let rel = (2.0 * ds + U * (r.gaps[j] + 2.0 * ds)).exp_m1() + (nk as f64 + 16.0) * U;
-            // want·rel in the log domain: a weight that underflows f64 may
-            // still be large in f32 when the score error is large.
-            let tol = (r.log_weights[j] + rel.ln()).exp().min(1.0) + 2f64.powi(-147);
+            let (want, tol) = (r.weights[j], r.weight_tolerance(j, nk));
             assert!(
                 (f64::from(x) - want).abs() <= tol,
                 "weights row {i} key {j}: {x:e} vs f64 {want:e}, error {:e} > {tol:e}",

@@ -7,6 +7,7 @@
 use super::problem::{OutRows, Problem};
 use super::{rows, tiled, tiny};
 use crate::options::Settings;
+use crate::parallel;
 use crate::simd::Simd;
 
 /// The attention engines (test support: see [`with_engine`]).
@@ -66,6 +67,46 @@ fn choose<const L: usize, S: Simd<L>>(problem: &Problem<'_>, tiny_fits: bool) ->
     }
 }
 
+/// Multiply-adds below which a call is not split across threads.
+const PARALLEL_MACS: usize = 1 << 21;
+
+/// Rows `first_row ..` of `problem` into `out` with [`attend`], split over
+/// blocks of rows on all cores with the `rayon` feature (same bits).
+#[inline(always)]
+pub(crate) fn attend_rows<const L: usize, S: Simd<L>>(s: S, problem: &Problem<'_>, first_row: usize, out: OutRows<'_>) {
+    let rows = out.len().min(problem.nq.saturating_sub(first_row));
+    parallel::row_blocks(out, rows, 2 * L, min_rows(problem), |first, part| {
+        s.vectorize(
+            #[inline(always)]
+            || attend(s, problem, first_row + first, part),
+        )
+    });
+}
+
+/// [`attend_rows`] for const dimensions ([`attend_const`]).
+#[inline(always)]
+pub(crate) fn attend_rows_const<const L: usize, S: Simd<L>, const NK: usize, const D: usize, const DV: usize>(
+    s: S,
+    problem: &Problem<'_>,
+    first_row: usize,
+    out: OutRows<'_>,
+) {
+    let rows = out.len().min(problem.nq.saturating_sub(first_row));
+    parallel::row_blocks(out, rows, 2 * L, min_rows(problem), |first, part| {
+        s.vectorize(
+            #[inline(always)]
+            || attend_const::<L, S, NK, D, DV>(s, problem, first_row + first, part),
+        )
+    });
+}
+
+/// The fewest rows worth a parallel split: rows with at least
+/// [`PARALLEL_MACS`] multiply-adds between them.
+fn min_rows(problem: &Problem<'_>) -> usize {
+    let per_row = problem.nk.saturating_mul(problem.d + problem.dv).max(1);
+    PARALLEL_MACS.div_ceil(per_row)
+}
+
 /// Rows `first_row ..` of `problem` into `out`, runtime dimensions.
 #[inline(always)]
 pub(crate) fn attend<const L: usize, S: Simd<L>>(s: S, problem: &Problem<'_>, first_row: usize, out: OutRows<'_>) {
@@ -94,6 +135,15 @@ pub(crate) fn attend_const<const L: usize, S: Simd<L>, const NK: usize, const D:
         Engine::Tiled => tiled::attend(s, problem, first_row, out),
         Engine::Rows => rows::attend(s, problem, first_row, out),
     }
+}
+
+/// The fewest keys any engine folds into the online softmax at once on
+/// `backend` (the rows engine's block of `4·L`; the tiled engine's tiles are
+/// [`tiled::TILE_KEYS`], the tiny engine folds every key at once): the
+/// error bounds count one rescale per such block.
+#[cfg(feature = "std")]
+pub fn min_block_keys(backend: crate::Backend) -> usize {
+    rows::block_keys(backend.lanes()).min(tiled::TILE_KEYS)
 }
 
 #[cfg(feature = "std")]

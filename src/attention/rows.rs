@@ -15,8 +15,14 @@ use super::problem::{OutRows, Problem, RowPlan};
 use crate::kernels::{scale_with, weights_times_rows};
 use crate::simd::Simd;
 
-/// Keys per block, at most (the block is `4·L` keys).
+/// Keys per block, at most (the block is [`block_keys`]).
 const MAX_BLOCK: usize = 64;
+
+/// Keys per block with `lanes` lanes: `4·L`, at most [`MAX_BLOCK`].
+pub(crate) const fn block_keys(lanes: usize) -> usize {
+    let keys = 4 * lanes;
+    if keys < MAX_BLOCK { keys } else { MAX_BLOCK }
+}
 /// Vectors of the output row folded per pass over a block's V rows.
 const VALUE_VECTORS: usize = 4;
 
@@ -42,7 +48,7 @@ fn attend_row<const L: usize, S: Simd<L>>(s: S, problem: &Problem<'_>, plan: &Ro
         #[inline(always)]
         || {
             out.fill(0.0);
-            let block = (4 * L).min(MAX_BLOCK);
+            let block = block_keys(L);
             let masking = plan.has_per_key_masking();
             let mut state = Running::new();
             let mut scores = [0.0f32; MAX_BLOCK];
@@ -154,7 +160,8 @@ fn accumulate<const L: usize, S: Simd<L>>(
     let mut col = 0;
     for group in &mut groups {
         let mut acc = [core::array::from_fn(|i| s.load(group.get(i).unwrap_or(&[0.0; L])))];
-        let pairs = keys().filter_map(|(j, &w)| Some(([w], value_vectors::<L, VALUE_VECTORS>(problem, j, col)?)));
+        let pairs = keys()
+            .filter_map(|(j, w)| Some((core::array::from_ref(w), value_vectors::<L, VALUE_VECTORS>(problem, j, col)?)));
         weights_times_rows(s, pairs, &mut acc);
         for (x, &v) in group.iter_mut().zip(&acc[0]) {
             s.store(v, x);
@@ -163,7 +170,8 @@ fn accumulate<const L: usize, S: Simd<L>>(
     }
     for x in groups.into_remainder() {
         let mut acc = [[s.load(x)]];
-        let pairs = keys().filter_map(|(j, &w)| Some(([w], value_vectors::<L, 1>(problem, j, col)?)));
+        let pairs =
+            keys().filter_map(|(j, w)| Some((core::array::from_ref(w), value_vectors::<L, 1>(problem, j, col)?)));
         weights_times_rows(s, pairs, &mut acc);
         s.store(acc[0][0], x);
         col += 1;

@@ -89,7 +89,9 @@ struct Ranges<const N: usize> {
 
 impl<const N: usize> Ranges<N> {
     fn new(problem: &Problem<'_>, first: usize, rows: usize) -> Self {
-        let mut r = Ranges { lo: [0; N], hi: [0; N], union: usize::MAX..0, common: 0..usize::MAX };
+        // The union starts inverted (`start > end`) and grows.
+        let mut r =
+            Ranges { lo: [0; N], hi: [0; N], union: Range { start: usize::MAX, end: 0 }, common: 0..usize::MAX };
         for ((lo, hi), i) in r.lo.iter_mut().zip(r.hi.iter_mut()).zip(first..first + rows) {
             let keys = problem.key_range(problem.position(i));
             (*lo, *hi) = (keys.start, keys.end);
@@ -207,7 +209,7 @@ fn transpose_queries<const L: usize, const QV: usize>(
 
 /// Scores `q·k·scale` of keys `first ..` for every lane: `MRK` keys per
 /// register tile, then one key at a time.
-#[inline(always)]
+#[inline(never)]
 fn score_tile<const L: usize, S: Simd<L>, const QV: usize, const MRK: usize>(
     s: S,
     problem: &Problem<'_>,
@@ -216,27 +218,32 @@ fn score_tile<const L: usize, S: Simd<L>, const QV: usize, const MRK: usize>(
     scale: S::V,
     tile: &mut [[[f32; L]; QV]],
 ) {
-    let mut groups = tile.chunks_exact_mut(MRK);
-    let mut j = first;
-    for group in &mut groups {
-        let keys: [&[f32]; MRK] = core::array::from_fn(|i| problem.k.row(j + i));
-        let mut acc = [[s.zero(); QV]; MRK];
-        rows_times_panel(s, keys, qt, &mut acc);
-        for (dst, acc) in group.iter_mut().zip(&acc) {
-            for (dst, &a) in dst.iter_mut().zip(acc) {
-                s.store(a * scale, dst);
+    s.vectorize(
+        #[inline(always)]
+        || {
+            let mut groups = tile.chunks_exact_mut(MRK);
+            let mut j = first;
+            for group in &mut groups {
+                let keys: [&[f32]; MRK] = core::array::from_fn(|i| problem.k.row(j + i));
+                let mut acc = [[s.zero(); QV]; MRK];
+                rows_times_panel(s, keys, qt, &mut acc);
+                for (dst, acc) in group.iter_mut().zip(&acc) {
+                    for (dst, &a) in dst.iter_mut().zip(acc) {
+                        s.store(a * scale, dst);
+                    }
+                }
+                j += MRK;
             }
-        }
-        j += MRK;
-    }
-    for dst in groups.into_remainder() {
-        let mut acc = [[s.zero(); QV]; 1];
-        rows_times_panel(s, [problem.k.row(j)], qt, &mut acc);
-        for (dst, &a) in dst.iter_mut().zip(&acc[0]) {
-            s.store(a * scale, dst);
-        }
-        j += 1;
-    }
+            for dst in groups.into_remainder() {
+                let mut acc = [[s.zero(); QV]; 1];
+                rows_times_panel(s, [problem.k.row(j)], qt, &mut acc);
+                for (dst, &a) in dst.iter_mut().zip(&acc[0]) {
+                    s.store(a * scale, dst);
+                }
+                j += 1;
+            }
+        },
+    )
 }
 
 /// Sets to `−∞` the scores of keys outside each lane's own range.
@@ -256,9 +263,61 @@ fn mask_edges<const L: usize, const QV: usize>(
     }
 }
 
+/// The V rows of a tile's keys as one slice: row `j` at `j·stride`, the
+/// last one `width` long, walked by `chunks(stride)` in the `P·V` loop.
+#[derive(Clone, Copy)]
+struct ValueTile<'a> {
+    data: &'a [f32],
+    stride: usize,
+}
+
+impl<'a> ValueTile<'a> {
+    /// The V rows of keys `keys` (all within the problem).
+    fn new(problem: &Problem<'a>, keys: Range<usize>) -> Self {
+        let v = problem.v;
+        let stride = v.stride.max(1);
+        let data = match keys.end.checked_sub(1) {
+            Some(last) if !keys.is_empty() => {
+                v.data.get(keys.start * stride..last * stride + v.width).unwrap_or_default()
+            }
+            _ => &[],
+        };
+        ValueTile { data, stride }
+    }
+
+    /// Rows `lo .. hi` of the tile.
+    fn rows(&self, lo: usize, hi: usize) -> Self {
+        let end = (hi * self.stride).min(self.data.len());
+        ValueTile { data: self.data.get(lo * self.stride..end).unwrap_or_default(), stride: self.stride }
+    }
+
+    /// `(weights of key j, value vectors col .. col + NV of key j)` for the
+    /// tile's keys, the weights `MR` lanes from `lane` of each tile row.
+    #[inline(always)]
+    fn pairs<'w, const L: usize, const QV: usize, const MR: usize, const NV: usize>(
+        self,
+        tile: &'w [[[f32; L]; QV]],
+        lane: usize,
+        col: usize,
+    ) -> impl Iterator<Item = (&'w [f32; MR], &'a [[f32; L]; NV])>
+    where
+        'a: 'w,
+    {
+        let at = col * L;
+        let pick = move |(w, v): (&'w [[f32; L]; QV], &'a [f32])| {
+            Some((
+                w.as_flattened().get(lane..)?.first_chunk::<MR>()?,
+                v.get(at..)?.as_chunks::<L>().0.first_chunk::<NV>()?,
+            ))
+        };
+        tile.iter().zip(self.data.chunks(self.stride)).map_while(pick)
+    }
+}
+
 /// `out[i] = out[i]·alpha[i] + Σⱼ w[j][i]·v[j]` for every row of the block,
 /// every key of the tile, in `MRP × NVP` register tiles.
-#[inline(always)]
+#[inline(never)]
+#[allow(clippy::too_many_arguments)]
 fn accumulate_all<const L: usize, S: Simd<L>, const QV: usize, const MRP: usize, const NVP: usize>(
     s: S,
     problem: &Problem<'_>,
@@ -268,23 +327,75 @@ fn accumulate_all<const L: usize, S: Simd<L>, const QV: usize, const MRP: usize,
     rows: usize,
     out: &mut OutRows<'_>,
 ) {
-    let keys = first..first + tile.len();
+    s.vectorize(
+        #[inline(always)]
+        || {
+            let values = ValueTile::new(problem, first..first + tile.len());
+            let mut rows_out: [&mut [f32]; 32] = core::array::from_fn(|_| &mut [][..]);
+            for (slot, row) in rows_out.iter_mut().zip(out.rows(rows)) {
+                *slot = row;
+            }
+            let rows_out = rows_out.get_mut(..rows).unwrap_or_default();
+            for_columns::<L, NVP>(
+                problem.dv,
+                #[inline(always)]
+                |col, width| match width {
+                    w if w == NVP => groups::<L, S, QV, MRP, NVP>(s, tile, values, alpha, rows_out, col),
+                    2 => groups::<L, S, QV, MRP, 2>(s, tile, values, alpha, rows_out, col),
+                    _ => groups::<L, S, QV, MRP, 1>(s, tile, values, alpha, rows_out, col),
+                },
+            );
+            value_tail(s, problem, first, tile, alpha, 0, rows_out);
+        },
+    )
+}
+
+/// Calls `f(col, width)` for the groups of whole value vectors: `NVP` at a
+/// time, then 2, then 1.
+#[inline(always)]
+fn for_columns<const L: usize, const NVP: usize>(dv: usize, mut f: impl FnMut(usize, usize)) {
+    let vectors = dv / L;
+    let mut col = 0;
+    while col + NVP <= vectors {
+        f(col, NVP);
+        col += NVP;
+    }
+    if NVP > 2 && col + 2 <= vectors {
+        f(col, 2);
+        col += 2;
+    }
+    while col < vectors {
+        f(col, 1);
+        col += 1;
+    }
+}
+
+/// Value vectors `col .. col + NV` of every row of the block, `MRP` rows
+/// per register tile.
+#[inline(always)]
+fn groups<const L: usize, S: Simd<L>, const QV: usize, const MRP: usize, const NV: usize>(
+    s: S,
+    tile: &[[[f32; L]; QV]],
+    values: ValueTile<'_>,
+    alpha: &[f32],
+    rows: &mut [&mut [f32]],
+    col: usize,
+) {
+    let mut groups = rows.chunks_exact_mut(MRP);
     let mut lane = 0;
-    let mut out_rows = out.rows(rows);
-    while lane + MRP <= rows {
-        let group: [&mut [f32]; MRP] = core::array::from_fn(|_| out_rows.next().unwrap_or_default());
-        accumulate_rows::<L, S, QV, MRP, NVP>(s, problem, keys.clone(), tile, alpha, lane, group);
+    for group in &mut groups {
+        columns_tile::<L, S, QV, MRP, NV>(s, tile, values, alpha, lane, group, col);
         lane += MRP;
     }
-    for row in out_rows {
-        accumulate_rows::<L, S, QV, 1, NVP>(s, problem, keys.clone(), tile, alpha, lane, [row]);
+    for row in groups.into_remainder() {
+        columns_tile::<L, S, QV, 1, NV>(s, tile, values, alpha, lane, core::slice::from_mut(row), col);
         lane += 1;
     }
 }
 
 /// [`accumulate_all`] on an edge tile: each row folds in only the keys of
 /// its own range (its other V rows are not read).
-#[inline(always)]
+#[inline(never)]
 #[allow(clippy::too_many_arguments)]
 fn accumulate_ranges<const L: usize, S: Simd<L>, const QV: usize, const NVP: usize>(
     s: S,
@@ -296,85 +407,92 @@ fn accumulate_ranges<const L: usize, S: Simd<L>, const QV: usize, const NVP: usi
     rows: usize,
     out: &mut OutRows<'_>,
 ) {
-    let end = first + tile.len();
-    for (lane, row) in out.rows(rows).enumerate() {
-        let lo = ranges.lo.get(lane).map_or(end, |&lo| lo.max(first));
-        let hi = ranges.hi.get(lane).map_or(first, |&hi| hi.min(end));
-        if lo < hi {
-            let sub = tile.get(lo - first..hi - first).unwrap_or_default();
-            accumulate_rows::<L, S, QV, 1, NVP>(s, problem, lo..hi, sub, alpha, lane, [row]);
-        }
-    }
+    s.vectorize(
+        #[inline(always)]
+        || {
+            let end = first + tile.len();
+            let values = ValueTile::new(problem, first..end);
+            for (lane, mut row) in out.rows(rows).enumerate() {
+                let lo = ranges.lo.get(lane).map_or(end, |&lo| lo.max(first));
+                let hi = ranges.hi.get(lane).map_or(first, |&hi| hi.min(end));
+                if lo >= hi {
+                    continue;
+                }
+                let sub = tile.get(lo - first..hi - first).unwrap_or_default();
+                let vals = values.rows(lo - first, hi - first);
+                let row = core::slice::from_mut(&mut row);
+                for_columns::<L, NVP>(
+                    problem.dv,
+                    #[inline(always)]
+                    |col, width| {
+                        for c in (col..col + width).step_by(NVP) {
+                            if width == NVP {
+                                columns_tile::<L, S, QV, 1, NVP>(s, sub, vals, alpha, lane, row, c);
+                            } else {
+                                columns_tile::<L, S, QV, 1, 1>(s, sub, vals, alpha, lane, row, c);
+                                if width == 2 {
+                                    columns_tile::<L, S, QV, 1, 1>(s, sub, vals, alpha, lane, row, c + 1);
+                                }
+                            }
+                        }
+                    },
+                );
+                value_tail(s, problem, lo, sub, alpha, lane, row);
+            }
+        },
+    )
 }
 
-/// Rows `lane .. lane + MR` of the block (`out`): rescale by their `alpha`
-/// and add the weighted V rows of `keys` (whose weights are `tile`), `NVP`
-/// vectors of the value row per register tile.
+/// The last `dv % L` columns of `rows` (block lanes `lane ..`), from the
+/// tile's keys `first ..`.
 #[inline(always)]
-fn accumulate_rows<const L: usize, S: Simd<L>, const QV: usize, const MR: usize, const NVP: usize>(
+fn value_tail<const L: usize, S: Simd<L>, const QV: usize>(
     s: S,
     problem: &Problem<'_>,
-    keys: Range<usize>,
+    first: usize,
     tile: &[[[f32; L]; QV]],
     alpha: &[f32],
     lane: usize,
-    mut out: [&mut [f32]; MR],
+    rows: &mut [&mut [f32]],
 ) {
-    let a: [f32; MR] = core::array::from_fn(|i| alpha.get(lane + i).copied().unwrap_or(0.0));
-    let weights = |w: &[[f32; L]; QV]| -> [f32; MR] {
-        let lanes = w.as_flattened();
-        core::array::from_fn(|i| lanes.get(lane + i).copied().unwrap_or(0.0))
-    };
-    let vectors = problem.dv / L;
-    let mut col = 0;
-    while col + NVP <= vectors {
-        columns::<L, S, QV, MR, NVP>(s, problem, keys.clone(), tile, &weights, &a, &mut out, col);
-        col += NVP;
+    if problem.dv.is_multiple_of(L) {
+        return;
     }
-    while col < vectors {
-        columns::<L, S, QV, MR, 1>(s, problem, keys.clone(), tile, &weights, &a, &mut out, col);
-        col += 1;
-    }
-    if !problem.dv.is_multiple_of(L) {
-        let at = vectors * L;
-        for ((row, &a), i) in out.iter_mut().zip(&a).zip(0..) {
-            let tail = row.get_mut(at..).unwrap_or_default();
-            let mut acc = s.load_padded(tail, 0.0) * s.splat(a);
-            for (j, w) in keys.clone().zip(tile) {
-                let x = s.load_padded(problem.v.row(j).get(at..).unwrap_or_default(), 0.0);
-                acc = s.mul_add(s.splat(weights(w)[i]), x, acc);
-            }
-            s.store_partial(acc, tail);
+    let at = problem.dv / L * L;
+    for (row, i) in rows.iter_mut().zip(lane..) {
+        let a = alpha.get(i).copied().unwrap_or(0.0);
+        let tail = row.get_mut(at..).unwrap_or_default();
+        let mut acc = s.load_padded(tail, 0.0) * s.splat(a);
+        for (j, w) in (first..).zip(tile) {
+            let x = s.load_padded(problem.v.row(j).get(at..).unwrap_or_default(), 0.0);
+            acc = s.mul_add(s.splat(w.as_flattened().get(i).copied().unwrap_or(0.0)), x, acc);
         }
+        s.store_partial(acc, tail);
     }
 }
 
-/// Vectors `col .. col + NV` of `MR` output rows.
+/// Vectors `col .. col + NV` of `MR` output rows (block lanes `lane ..`):
+/// `acc = out·alpha`, the register tile over the keys, `out = acc`.
 #[inline(always)]
-#[allow(clippy::too_many_arguments)]
-fn columns<const L: usize, S: Simd<L>, const QV: usize, const MR: usize, const NV: usize>(
+fn columns_tile<const L: usize, S: Simd<L>, const QV: usize, const MR: usize, const NV: usize>(
     s: S,
-    problem: &Problem<'_>,
-    keys: Range<usize>,
     tile: &[[[f32; L]; QV]],
-    weights: &impl Fn(&[[f32; L]; QV]) -> [f32; MR],
-    alpha: &[f32; MR],
-    out: &mut [&mut [f32]; MR],
+    values: ValueTile<'_>,
+    alpha: &[f32],
+    lane: usize,
+    out: &mut [&mut [f32]],
     col: usize,
 ) {
     let mut acc = [[s.zero(); NV]; MR];
-    for ((acc, row), &a) in acc.iter_mut().zip(out.iter()).zip(alpha) {
+    for ((acc, row), i) in acc.iter_mut().zip(out.iter()).zip(lane..) {
+        let a = s.splat(alpha.get(i).copied().unwrap_or(0.0));
         if let Some(xs) = row.as_chunks::<L>().0.get(col..col + NV) {
             for (acc, x) in acc.iter_mut().zip(xs) {
-                *acc = s.load(x) * s.splat(a);
+                *acc = s.load(x) * a;
             }
         }
     }
-    let pairs = keys.zip(tile).filter_map(|(j, w)| {
-        let v = problem.v.row(j).as_chunks::<L>().0.get(col..)?.first_chunk::<NV>()?;
-        Some((weights(w), v))
-    });
-    weights_times_rows(s, pairs, &mut acc);
+    weights_times_rows(s, values.pairs::<L, QV, MR, NV>(tile, lane, col), &mut acc);
     for (acc, row) in acc.iter().zip(out.iter_mut()) {
         if let Some(xs) = row.as_chunks_mut::<L>().0.get_mut(col..col + NV) {
             for (acc, x) in acc.iter().zip(xs) {

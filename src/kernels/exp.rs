@@ -251,10 +251,12 @@ mod tests {
         });
     }
 
+    #[cfg(not(debug_assertions))]
     fn backend_name<const L: usize, S: Simd<L>>(_: S) -> &'static str {
         S::BACKEND.name()
     }
 
+    #[cfg(not(debug_assertions))]
     fn fused<const L: usize, S: Simd<L>>(_: S) -> bool {
         S::FUSED
     }

@@ -80,7 +80,7 @@ impl Projection<'_> {
         if S::REGISTERS >= 32 {
             self.gemm::<L, S, 6, 4>(s, x, x_stride, out, out_stride);
         } else if S::REGISTERS >= 16 {
-            self.gemm::<L, S, 4, 3>(s, x, x_stride, out, out_stride);
+            self.gemm::<L, S, 3, 3>(s, x, x_stride, out, out_stride);
         } else {
             self.gemm::<L, S, 2, 2>(s, x, x_stride, out, out_stride);
         }
@@ -187,8 +187,9 @@ fn dot_tile<const L: usize, S: Simd<L>, const MR: usize, const NR: usize>(
     let wq = wv.map(|(v, _)| v.as_chunks::<UNROLL>().0);
     // Four vectors per row per bounds check.
     for c in 0..steps / UNROLL {
-        let a: [[[f32; L]; UNROLL]; MR] = core::array::from_fn(|t| xq[t].get(c).copied().unwrap_or([[0.0; L]; UNROLL]));
-        let b: [[[f32; L]; UNROLL]; NR] = core::array::from_fn(|o| wq[o].get(c).copied().unwrap_or([[0.0; L]; UNROLL]));
+        // By reference: each vector is loaded where it is used.
+        let a: [&[[f32; L]; UNROLL]; MR] = core::array::from_fn(|t| xq[t].get(c).unwrap_or(&[[0.0; L]; UNROLL]));
+        let b: [&[[f32; L]; UNROLL]; NR] = core::array::from_fn(|o| wq[o].get(c).unwrap_or(&[[0.0; L]; UNROLL]));
         for u in 0..UNROLL {
             let bv: [S::V; NR] = core::array::from_fn(|o| s.load(&b[o][u]));
             for (acc, a) in acc.iter_mut().zip(&a) {
@@ -331,7 +332,7 @@ mod tests {
         const N_IN: usize = 1031;
         const TOKENS: usize = 11;
         const N_OUT: usize = 70;
-        assert!(N_OUT * N_IN * 4 > 2 * WEIGHT_BLOCK_BYTES);
+        const { assert!(N_OUT * N_IN * 4 > 2 * WEIGHT_BLOCK_BYTES) };
         let mut x = [0.0f32; TOKENS * N_IN];
         let mut w = [0.0f32; N_OUT * N_IN];
         for (i, v) in x.iter_mut().enumerate() {

@@ -36,6 +36,7 @@ pub use dot::{dot, dot_reference, dot_rows};
 pub(crate) use exp::{exp2_nonpositive, first_lane};
 
 pub use exp::{exp, exp_in_place, exp_reference};
+pub(crate) use linear::Projection;
 pub use linear::{linear, linear_reference};
 pub use online::OnlineSoftmax;
 pub(crate) use softmax::softmax_with;

@@ -35,8 +35,9 @@ pub(crate) fn rows_times_panel<const L: usize, S: Simd<L>, const MR: usize, cons
     let (steps, tail) = panel.as_chunks::<UNROLL>();
     let chunked = rows.map(|r| r.as_chunks::<UNROLL>().0);
     for (c, block) in steps.iter().enumerate() {
-        // One check per row per UNROLL steps; rows are at least this long.
-        let a: [[f32; UNROLL]; MR] = core::array::from_fn(|i| chunked[i].get(c).copied().unwrap_or_default());
+        // One check per row per UNROLL steps (rows are at least this long);
+        // references, so each broadcast reads memory directly.
+        let a: [&[f32; UNROLL]; MR] = core::array::from_fn(|i| chunked[i].get(c).unwrap_or(&[0.0; UNROLL]));
         for (u, b) in block.iter().enumerate() {
             let b = b.map(|lanes| s.load(&lanes));
             for (acc, a) in acc.iter_mut().zip(&a) {
@@ -60,16 +61,17 @@ pub(crate) fn rows_times_panel<const L: usize, S: Simd<L>, const MR: usize, cons
 }
 
 /// `acc[i][v] += Σⱼ w[j][i] · row_j[v]` over the pairs `(w[j], row_j)`
-/// (each row: `NV` whole vectors).
+/// (each row: `NV` whole vectors; the weights by reference, so each
+/// broadcast reads memory directly).
 #[inline(always)]
 pub(crate) fn weights_times_rows<'a, const L: usize, S: Simd<L>, const MR: usize, const NV: usize>(
     s: S,
-    pairs: impl Iterator<Item = ([f32; MR], &'a [[f32; L]; NV])>,
+    pairs: impl Iterator<Item = (&'a [f32; MR], &'a [[f32; L]; NV])>,
     acc: &mut [[S::V; NV]; MR],
 ) {
     for (w, row) in pairs {
         let b = row.map(|lanes| s.load(&lanes));
-        for (acc, &w) in acc.iter_mut().zip(&w) {
+        for (acc, &w) in acc.iter_mut().zip(w) {
             let x = s.splat(w);
             for (acc, &b) in acc.iter_mut().zip(&b) {
                 *acc = s.mul_add(x, b, *acc);

@@ -1,10 +1,11 @@
 //! One decode step: the newest token attends to the cached prefix.
 
+use super::forward::project;
 use super::rope::{Rotation, frequencies};
 use super::{CacheError, DecodeScratch, Heads, KvCache, Positions, SelfAttention};
-use crate::Alignment;
-use crate::kernels::linear;
-use crate::runtime::{self, Bias, Options, Shape};
+use crate::attention::{OutRows, Problem, Rows, choose};
+use crate::options::{Alignment, Bias, Settings};
+use crate::simd::{Simd, dispatch};
 
 impl<const D: usize, const QH: usize, const KVH: usize, const HD: usize> SelfAttention<'_, D, QH, KVH, HD> {
     /// One decode step for the token `x` at position
@@ -47,23 +48,36 @@ impl<const D: usize, const QH: usize, const KVH: usize, const HD: usize> SelfAtt
         let () = Heads::<D, QH, KVH, HD>::CHECK;
         let slot = cache.next_slot()?;
         let position = cache.next_position();
-        let w = &self.weights;
-        let s = scratch;
+        dispatch!(|s| self.decode_with(s, x, out, cache, scratch, slot));
+        Ok(position)
+    }
 
-        let q_bias = w.q_bias.map(|b| b.as_flattened());
-        linear(x, w.q.as_flattened().as_flattened(), q_bias, &mut s.q, D);
+    /// [`decode`](Self::decode) on backend `s`, into cache slot `slot`.
+    #[inline(always)]
+    fn decode_with<const L: usize, S: Simd<L>, const CAP: usize>(
+        &self,
+        s: S,
+        x: &[f32; D],
+        out: &mut [f32; D],
+        cache: &mut KvCache<CAP, KVH, HD>,
+        scratch: &mut DecodeScratch<D, CAP>,
+        slot: usize,
+    ) {
+        let w = &self.weights;
+        let position = cache.next_position();
+        project(s, x, w.q.as_flattened().as_flattened(), w.q_bias.map(|b| b.as_flattened()), &mut scratch.q, D);
         let kv = cache.keys.iter_mut().zip(cache.values.iter_mut());
         for (g, ((keys, values), (wk, wv))) in kv.zip(w.k.iter().zip(w.v)).enumerate() {
             let bk = w.k_bias.and_then(|b| b.get(g)).map(|b| &b[..]);
             let bv = w.v_bias.and_then(|b| b.get(g)).map(|b| &b[..]);
             if let (Some(k), Some(v)) = (keys.rows_mut().get_mut(slot), values.rows_mut().get_mut(slot)) {
-                linear(x, wk.as_flattened(), bk, k, D);
-                linear(x, wv.as_flattened(), bv, v, D);
+                project(s, x, wk.as_flattened(), bk, k, HD);
+                project(s, x, wv.as_flattened(), bv, v, HD);
             }
         }
         if let Positions::Rope(rope) = self.positions {
             let turn = Rotation::<HD>::new(&rope, position, &frequencies::<HD>(&rope));
-            for head in s.q.as_chunks_mut::<HD>().0 {
+            for head in scratch.q.as_chunks_mut::<HD>().0 {
                 turn.apply(head);
             }
             for keys in &mut cache.keys {
@@ -75,35 +89,39 @@ impl<const D: usize, const QH: usize, const KVH: usize, const HD: usize> SelfAtt
         cache.commit();
 
         let len = cache.len();
-        let shape = Shape { queries: 1, keys: len, head_dim: HD, value_dim: HD };
-        let heads = s.q.as_chunks::<HD>().0.iter().zip(s.merged.as_chunks_mut::<HD>().0);
+        let heads = scratch.q.as_chunks::<HD>().0.iter().zip(scratch.merged.as_chunks_mut::<HD>().0);
         for (h, (q, head_out)) in heads.enumerate() {
             let g = h / Heads::<D, QH, KVH, HD>::GROUP;
             let (Some(k), Some(v)) = (cache.keys(g), cache.values(g)) else {
                 continue;
             };
-            let mut options = Options::new().alignment(Alignment::BottomRight);
-            if let Some(scale) = self.scale {
-                options = options.scale(scale);
-            }
-            if let Some(slope) = self.alibi(h) {
-                if cache.wrapped() {
-                    // Ring order: distances from the absolute positions.
-                    let newest = position % CAP + CAP;
-                    for (slot, b) in s.bias.iter_mut().enumerate() {
-                        *b = -(slope * ((newest - slot) % CAP) as f32);
-                    }
-                    options = options.bias(Bias::PerKey(s.bias.get(..len).unwrap_or_default()));
-                } else {
-                    // Slot j holds position j and the query sits on the last key.
-                    options = options.alibi(slope);
+            let slope = self.alibi(h);
+            let mut settings = Settings { scale: self.scale, alignment: Alignment::BottomRight, ..Settings::default() };
+            let mut bias = None;
+            match slope {
+                // Ring order: distances from the absolute positions.
+                Some(slope) if cache.wrapped() => {
+                    let distances = scratch.bias.get_mut(..len).unwrap_or_default();
+                    cache.alibi_bias(slope, distances);
+                    bias = Some(Bias::PerKey(distances));
                 }
+                // Slot j holds position j and the query sits on the last key.
+                _ => settings.alibi_slope = slope,
             }
-            let (k, v) = (k.as_flattened(), v.as_flattened());
-            runtime::attention(shape, q, k, v, head_out, &options).map_err(CacheError::Attention)?;
+            let problem = Problem {
+                nq: 1,
+                nk: len,
+                d: HD,
+                dv: HD,
+                q: Rows::contiguous(q, HD),
+                k: Rows::contiguous(k.as_flattened(), HD),
+                v: Rows::contiguous(v.as_flattened(), HD),
+                settings,
+                mask: None,
+                bias,
+            };
+            choose::attend(s, &problem, 0, OutRows::contiguous(head_out, HD));
         }
-        let o_bias = w.o_bias.map(|b| &b[..]);
-        linear(&s.merged, w.o.as_flattened(), o_bias, out, D);
-        Ok(position)
+        project(s, &scratch.merged, w.o.as_flattened(), w.o_bias.map(|b| &b[..]), out, D);
     }
 }

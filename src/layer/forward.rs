@@ -2,8 +2,12 @@
 
 use super::rope::{Rotation, frequencies};
 use super::{Heads, LayerMask, Positions, Scratch, Weights, alibi_slope};
-use crate::kernels::linear;
-use crate::{Matrix, Options, Settings, attention_rows};
+use crate::Matrix;
+use crate::attention::{OutRows, Problem, Rows, choose};
+use crate::kernels::Projection;
+use crate::options::{Mask, Settings};
+use crate::parallel;
+use crate::simd::{Simd, dispatch};
 
 /// A multi-head self-attention layer with `QH` query heads and `KVH`
 /// key/value heads (`KVH = QH`: MHA; `1 < KVH < QH`: GQA; `KVH = 1`: MQA) of
@@ -12,9 +16,10 @@ use crate::{Matrix, Options, Settings, attention_rows};
 /// `out = concat(head₀ … head_{QH−1})·Woᵀ + bo`, with
 /// `headₕ = attention(x·Wqₕᵀ + bqₕ, x·Wk_gᵀ + bk_g, x·Wv_gᵀ + bv_g)` and
 /// `g = h / (QH / KVH)` (PyTorch's `enable_gqa` convention: consecutive query
-/// heads share a key/value head). Attention per head is the crate's fused
-/// kernel ([`crate::attention_rows`]) with scale `1/√HD` unless
-/// [`with_scale`](Self::with_scale) says otherwise.
+/// heads share a key/value head, read in place). Each projection is one GEMM
+/// over all tokens ([`crate::kernels::linear`]); attention is one call of the
+/// crate's fused kernel per head over the whole sequence, with scale `1/√HD`
+/// unless [`with_scale`](Self::with_scale) says otherwise.
 ///
 /// Shapes are checked at compile time: zero sizes, `QH % KVH ≠ 0` or
 /// `QH·HD ≠ D` do not build.
@@ -139,40 +144,93 @@ impl<'w, const D: usize, const QH: usize, const KVH: usize, const HD: usize> Sel
         scratch: &mut Scratch<T, D, QH, KVH, HD>,
     ) {
         let () = Heads::<D, QH, KVH, HD>::CHECK;
+        dispatch!(|s| self.forward_with(s, x, out, mask, scratch))
+    }
+
+    /// [`forward`](Self::forward) on backend `s`.
+    #[inline(always)]
+    fn forward_with<const L: usize, S: Simd<L>, const T: usize>(
+        &self,
+        s: S,
+        x: &Matrix<T, D>,
+        out: &mut Matrix<T, D>,
+        mask: &LayerMask<'_, T>,
+        scratch: &mut Scratch<T, D, QH, KVH, HD>,
+    ) {
         let w = &self.weights;
-        let s = scratch;
-        project_heads(x.as_slice(), w.q, w.q_bias, &mut s.q);
-        project_heads(x.as_slice(), w.k, w.k_bias, &mut s.k);
-        project_heads(x.as_slice(), w.v, w.v_bias, &mut s.v);
+        let x = x.as_slice();
+        let kv = KVH * HD;
+        project(
+            s,
+            x,
+            w.q.as_flattened().as_flattened(),
+            w.q_bias.map(|b| b.as_flattened()),
+            scratch.q.as_flattened_mut().as_flattened_mut(),
+            D,
+        );
+        project(
+            s,
+            x,
+            w.k.as_flattened().as_flattened(),
+            w.k_bias.map(|b| b.as_flattened()),
+            scratch.k.as_flattened_mut().as_flattened_mut(),
+            kv,
+        );
+        project(
+            s,
+            x,
+            w.v.as_flattened().as_flattened(),
+            w.v_bias.map(|b| b.as_flattened()),
+            scratch.v.as_flattened_mut().as_flattened_mut(),
+            kv,
+        );
         if let Positions::Rope(rope) = self.positions {
             let inv_freq = frequencies::<HD>(&rope);
-            for t in 0..T {
+            for (t, (q, k)) in scratch.q.iter_mut().zip(scratch.k.iter_mut()).enumerate() {
                 let turn = Rotation::<HD>::new(&rope, t, &inv_freq);
-                for head in s.q.iter_mut().chain(s.k.iter_mut()) {
-                    if let Some(row) = head.rows_mut().get_mut(t) {
-                        turn.apply(row);
-                    }
+                for head in q.iter_mut().chain(k.iter_mut()) {
+                    turn.apply(head);
                 }
             }
         }
         let base = Settings { scale: self.scale, ..mask.settings() };
-        for (h, q) in s.q.iter().enumerate() {
+        let (q, k, v) = (
+            scratch.q.as_flattened().as_flattened(),
+            scratch.k.as_flattened().as_flattened(),
+            scratch.v.as_flattened().as_flattened(),
+        );
+        let problem = |h: usize| {
             let g = h / Heads::<D, QH, KVH, HD>::GROUP;
-            let (Some(k), Some(v)) = (s.k.get(g), s.v.get(g)) else {
-                continue;
-            };
-            let settings = Settings { alibi_slope: self.alibi(h), ..base };
-            let mut options = Options::<T, T>::new().with_settings(settings);
-            if let Some(keep) = mask.padding {
-                options = options.key_mask(keep);
+            Problem {
+                nq: T,
+                nk: T,
+                d: HD,
+                dv: HD,
+                q: head::<HD>(q, h, D),
+                k: head::<HD>(k, g, kv),
+                v: head::<HD>(v, g, kv),
+                settings: Settings { alibi_slope: self.alibi(h), ..base },
+                mask: mask.padding.map(|keep| Mask::PerKey(keep)),
+                bias: None,
             }
-            for (t, row) in s.merged.rows_mut().iter_mut().enumerate() {
-                if let Some(head_out) = row.as_chunks_mut::<HD>().0.get_mut(h..=h) {
-                    attention_rows(q, k, v, t, head_out, &options);
-                }
-            }
-        }
-        linear(s.merged.as_slice(), w.o.as_flattened(), w.o_bias.map(|b| &b[..]), out.as_mut_slice(), D);
+        };
+        // Blocks of merged rows (all heads of each): disjoint writes, so the
+        // blocks can run on different cores.
+        let merged = OutRows::contiguous(scratch.merged.as_mut_slice(), D);
+        let min_rows = PARALLEL_MACS.div_ceil(QH * T * 2 * HD);
+        parallel::row_blocks(merged, T, 2 * L, min_rows, |first, rows| {
+            s.vectorize(
+                #[inline(always)]
+                || {
+                    let OutRows { data, stride, .. } = rows;
+                    for h in 0..QH {
+                        let out = OutRows { data: data.get_mut(h * HD..).unwrap_or_default(), stride, width: HD };
+                        choose::attend(s, &problem(h), first, out);
+                    }
+                },
+            )
+        });
+        project(s, scratch.merged.as_slice(), w.o.as_flattened(), w.o_bias.map(|b| &b[..]), out.as_mut_slice(), D);
     }
 
     /// Head `h`'s ALiBi slope, if the layer uses ALiBi.
@@ -185,15 +243,34 @@ impl<'w, const D: usize, const QH: usize, const KVH: usize, const HD: usize> Sel
     }
 }
 
-/// `out[h] = x·Wₕᵀ + bₕ` for every head block `h` of a projection.
-fn project_heads<const T: usize, const D: usize, const HD: usize, const H: usize>(
+/// Head `h` of token-major rows `stride` apart, heads as blocks of `HD`.
+fn head<const HD: usize>(data: &[f32], h: usize, stride: usize) -> Rows<'_> {
+    Rows { data: data.get(h * HD..).unwrap_or_default(), stride, width: HD }
+}
+
+/// Multiply-adds below which the layer does not split work across threads.
+const PARALLEL_MACS: usize = 1 << 21;
+
+/// `out = x·Wᵀ + b` for rows of `weight.len() / n_out` inputs, `n_out`
+/// outputs per row; blocks of rows on all cores with the `rayon` feature.
+#[inline(always)]
+pub(crate) fn project<const L: usize, S: Simd<L>>(
+    s: S,
     x: &[f32],
-    weight: &[[[f32; D]; HD]; H],
-    bias: Option<&[[f32; HD]; H]>,
-    out: &mut [Matrix<T, HD>; H],
+    weight: &[f32],
+    bias: Option<&[f32]>,
+    out: &mut [f32],
+    n_out: usize,
 ) {
-    for (h, (w, o)) in weight.iter().zip(out.iter_mut()).enumerate() {
-        let b = bias.and_then(|b| b.get(h)).map(|b| &b[..]);
-        linear(x, w.as_flattened(), b, o.as_mut_slice(), D);
-    }
+    let n_in = weight.len() / n_out.max(1);
+    let projection = Projection { weight, bias: bias.unwrap_or_default(), n_in, n_out };
+    let rows = out.len() / n_out.max(1);
+    let min_rows = PARALLEL_MACS.div_ceil(weight.len().max(1));
+    parallel::row_blocks(OutRows::contiguous(out, n_out), rows, 4, min_rows, |first, block| {
+        let x = x.get(first * n_in..).unwrap_or_default();
+        s.vectorize(
+            #[inline(always)]
+            || projection.apply(s, x, n_in, block.data, n_out),
+        )
+    });
 }

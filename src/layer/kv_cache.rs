@@ -30,17 +30,12 @@ pub enum CacheMode {
 pub enum CacheError {
     /// A [`CacheMode::Fixed`] cache already holds `CAP` tokens; nothing was changed.
     Full,
-    /// The attention engine refused a shape. The layer's types rule this
-    /// out; it is reported rather than panicking. The cache already holds
-    /// the new token when this is returned.
-    Attention(crate::runtime::Error),
 }
 
 impl core::fmt::Display for CacheError {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
         match self {
             CacheError::Full => f.write_str("the key/value cache is full"),
-            CacheError::Attention(e) => write!(f, "attention refused the cache: {e}"),
         }
     }
 }
@@ -189,13 +184,26 @@ impl<const CAP: usize, const KVH: usize, const HD: usize> KvCache<CAP, KVH, HD> 
     /// assert_eq!(sdpa::layer::KvCache::<8, 1, 4>::new().position_of(0), None);
     /// ```
     pub fn position_of(&self, slot: usize) -> Option<usize> {
+        self.next_position.checked_sub(1)?.checked_sub(self.age(slot)?)
+    }
+
+    /// How many tokens before the newest one the token in `slot` came
+    /// (`None` for an empty slot): the ring arithmetic, in one place.
+    fn age(&self, slot: usize) -> Option<usize> {
         if slot >= self.len {
             return None;
         }
-        let newest = self.next_position.checked_sub(1)?;
-        // Distance back from the newest token, modulo the ring.
-        let back = (newest % CAP + CAP - slot) % CAP;
-        newest.checked_sub(back)
+        let newest_slot = self.next_position.checked_sub(1)? % CAP;
+        Some((newest_slot + CAP - slot) % CAP)
+    }
+
+    /// ALiBi's `−slope·(distance to the newest token)` for each slot in use,
+    /// into `out` (the first `len()` entries): the per-key bias a wrapped
+    /// sliding cache needs, since its slots are no longer in position order.
+    pub(crate) fn alibi_bias(&self, slope: f32, out: &mut [f32]) {
+        for (slot, b) in out.iter_mut().enumerate() {
+            *b = -(slope * self.age(slot).unwrap_or(0) as f32);
+        }
     }
 
     /// Whether some slot has been overwritten, so slots are no longer in

@@ -77,13 +77,13 @@ impl<const D: usize, const QH: usize, const KVH: usize, const HD: usize> Heads<D
     /// Fails the build for zero sizes, heads that do not divide, or `QH·HD ≠ D`.
     pub(crate) const CHECK: () = {
         assert!(D > 0 && QH > 0 && KVH > 0 && HD > 0, "sdpa::layer: D, QH, KVH and HD must be non-zero");
-        assert!(KVH > 0 && QH.is_multiple_of(KVH), "sdpa::layer: KVH must divide QH");
+        assert!(QH.is_multiple_of(KVH), "sdpa::layer: KVH must divide QH");
         assert!(QH * HD == D, "sdpa::layer: the width D must equal QH × HD");
     };
 
-    /// Query heads per key/value head.
-    pub(crate) const GROUP: usize = match QH.checked_div(KVH) {
-        Some(g) => g,
-        None => 1,
+    /// Query heads per key/value head (`CHECK` rules out `KVH = 0`).
+    pub(crate) const GROUP: usize = {
+        let () = Self::CHECK;
+        QH / KVH
     };
 }

@@ -4,8 +4,9 @@ use super::Heads;
 use crate::Matrix;
 
 /// Working memory of [`SelfAttention::forward`](crate::layer::SelfAttention::forward)
-/// over `T` tokens: the projected query heads (`QH` matrices `T × HD`), key
-/// and value heads (`KVH` each) and the merged head outputs (`T × D`),
+/// over `T` tokens: the Q, K and V projections as the projections write them
+/// (token-major, heads as consecutive blocks of `HD`: `T × QH·HD` for Q,
+/// `T × KVH·HD` for K and V) and the merged head outputs (`T × D`),
 /// `T·(2·D + 2·KVH·HD)` floats in all. Own one per layer shape (in a
 /// `static`, on the stack or in a `Box`) and reuse it: nothing is allocated.
 ///
@@ -18,9 +19,9 @@ use crate::Matrix;
 /// ```
 #[derive(Clone, Debug)]
 pub struct Scratch<const T: usize, const D: usize, const QH: usize, const KVH: usize, const HD: usize> {
-    pub(crate) q: [Matrix<T, HD>; QH],
-    pub(crate) k: [Matrix<T, HD>; KVH],
-    pub(crate) v: [Matrix<T, HD>; KVH],
+    pub(crate) q: [[[f32; HD]; QH]; T],
+    pub(crate) k: [[[f32; HD]; KVH]; T],
+    pub(crate) v: [[[f32; HD]; KVH]; T],
     pub(crate) merged: Matrix<T, D>,
 }
 
@@ -32,38 +33,41 @@ impl<const T: usize, const D: usize, const QH: usize, const KVH: usize, const HD
     ///
     /// ```
     /// let s = sdpa::layer::Scratch::<4, 8, 2, 1, 4>::new();
-    /// assert_eq!(s.query_head(0).map(|m| m.as_slice().len()), Some(16));
+    /// assert_eq!(s.query(3, 1), Some(&[0.0; 4]));
     /// ```
     pub const fn new() -> Self {
         let () = Heads::<D, QH, KVH, HD>::CHECK;
-        Self { q: [Matrix::zeros(); QH], k: [Matrix::zeros(); KVH], v: [Matrix::zeros(); KVH], merged: Matrix::zeros() }
+        Self { q: [[[0.0; HD]; QH]; T], k: [[[0.0; HD]; KVH]; T], v: [[[0.0; HD]; KVH]; T], merged: Matrix::zeros() }
     }
 
-    /// Query head `h` of the last forward (after RoPE), `T × HD`.
+    /// Query head `h` of token `t` in the last forward (after RoPE).
     ///
     /// ```
-    /// assert!(sdpa::layer::Scratch::<4, 8, 2, 1, 4>::new().query_head(2).is_none());
+    /// let s = sdpa::layer::Scratch::<4, 8, 2, 1, 4>::new();
+    /// assert!(s.query(0, 1).is_some() && s.query(0, 2).is_none() && s.query(4, 0).is_none());
     /// ```
-    pub fn query_head(&self, h: usize) -> Option<&Matrix<T, HD>> {
-        self.q.get(h)
+    pub fn query(&self, t: usize, h: usize) -> Option<&[f32; HD]> {
+        self.q.get(t)?.get(h)
     }
 
-    /// Key head `g` of the last forward (after RoPE), `T × HD`.
+    /// Key head `g` of token `t` in the last forward (after RoPE).
     ///
     /// ```
-    /// assert!(sdpa::layer::Scratch::<4, 8, 2, 1, 4>::new().key_head(0).is_some());
+    /// let s = sdpa::layer::Scratch::<4, 8, 2, 1, 4>::new();
+    /// assert!(s.key(3, 0).is_some() && s.key(3, 1).is_none());
     /// ```
-    pub fn key_head(&self, g: usize) -> Option<&Matrix<T, HD>> {
-        self.k.get(g)
+    pub fn key(&self, t: usize, g: usize) -> Option<&[f32; HD]> {
+        self.k.get(t)?.get(g)
     }
 
-    /// Value head `g` of the last forward, `T × HD`.
+    /// Value head `g` of token `t` in the last forward.
     ///
     /// ```
-    /// assert!(sdpa::layer::Scratch::<4, 8, 2, 1, 4>::new().value_head(1).is_none());
+    /// let s = sdpa::layer::Scratch::<4, 8, 2, 1, 4>::new();
+    /// assert!(s.value(0, 0).is_some() && s.value(0, 1).is_none());
     /// ```
-    pub fn value_head(&self, g: usize) -> Option<&Matrix<T, HD>> {
-        self.v.get(g)
+    pub fn value(&self, t: usize, g: usize) -> Option<&[f32; HD]> {
+        self.v.get(t)?.get(g)
     }
 
     /// The merged head outputs of the last forward (the output projection's input), `T × D`.

@@ -569,6 +569,6 @@ pub fn attention<
     dispatch!(|s| lower::each_head(
         call,
         #[inline(always)]
-        |problem, rows| choose::attend_const::<_, _, NK, D, DV>(s, problem, 0, rows)
+        |problem, rows| choose::attend_rows_const::<_, _, NK, D, DV>(s, problem, 0, rows)
     ))
 }

@@ -330,7 +330,7 @@ pub fn attention(
     dispatch!(|s| lower::each_head(
         call,
         #[inline(always)]
-        |problem, rows| choose::attend(s, problem, 0, rows)
+        |problem, rows| choose::attend_rows(s, problem, 0, rows)
     ));
     Ok(())
 }

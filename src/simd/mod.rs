@@ -53,7 +53,7 @@ pub(crate) const ROUNDING_SHIFTER: f32 = 12_582_912.0; // 1.5 * 2^23
 ///   a NaN in `a` gives `b`, equal values (±0) give `b`;
 /// - `reduce_add` and `reduce_max` fold the upper half of the lanes into the
 ///   lower half, `log₂L` times (`reduce_max` with `max(upper, lower)`).
-pub(crate) trait Simd<const L: usize>: Copy {
+pub(crate) trait Simd<const L: usize>: Copy + Send + Sync {
     /// `L` lanes of `f32`.
     type V: Copy + Add<Output = Self::V> + Sub<Output = Self::V> + Mul<Output = Self::V>;
 

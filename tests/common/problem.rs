@@ -1,11 +1,11 @@
 //! A random attention problem over const shapes, drawn from a few proptest
 //! parameters (amplitudes, options, mask densities) and a seed for the bulk
 //! data, with the typed options it implies and its flat [`Case`] for the
-//! f64 oracle.
+//! f64 oracle (`sdpa_oracle`).
 
-use super::{Case, Rng};
 use proptest::prelude::*;
 use sdpa::{Alignment, Matrix, Options, Settings, Window};
+use sdpa_oracle::{Case, Rng};
 
 /// How a boolean mask is drawn: `p` is the probability of `false` (masked).
 #[derive(Clone, Copy, Debug)]

@@ -389,7 +389,7 @@ fn layer_calls<const D: usize, const QH: usize, const KVH: usize, const HD: usiz
     bb((mask.is_causal(), mask.settings()));
     let mut scratch = Scratch::<T, D, QH, KVH, HD>::new();
     attention.forward(&x, &mut out, &mask, &mut scratch);
-    bb((scratch.query_head(bb(1)), scratch.key_head(bb(1)), scratch.value_head(bb(1)), scratch.merged()));
+    bb((scratch.query(bb(1), bb(1)), scratch.key(bb(1), bb(1)), scratch.value(bb(1), bb(1)), scratch.merged()));
 
     let mode = if bb(true) { CacheMode::Sliding } else { CacheMode::Fixed };
     let mut cache = bb(KvCache::<CAP, KVH, HD>::with_mode(mode));
