@@ -112,7 +112,7 @@ mod tests {
     #[test]
     fn dense_layouts_in_every_axis_order_nest() {
         let e = ext(2, 3, 4, 5);
-        for s in [Strides::bhsd(3, 4, 5), Strides::bshd(4, 3, 5), st(5, 10, 30, 1), st(60, 5, 15, 1), st(20, 5, 60, 1)]
+        for s in [Strides::bhsd(3, 4, 5), Strides::bshd(4, 3, 5), st(5, 10, 30, 1), st(60, 5, 15, 1), st(15, 5, 30, 1)]
         {
             assert_eq!(output(e, s, 2 * 3 * 4 * 5), Ok(()), "{s:?}");
         }
