@@ -6,7 +6,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 export CARGO_TERM_COLOR=never
 root=$(pwd)
-targets=(dot softmax accumulate exp attention runtime layer_decode)
+targets=(dot softmax accumulate exp attention runtime layer_decode multihead)
 
 echo "--- nightly toolchain and cargo-fuzz"
 # Install nightly only if missing: `rustup toolchain install` would update it.

@@ -213,6 +213,78 @@ def layer_seeds():
     yield "huge_weights", layer(1, ROPE_INTERLEAVED, True, 12, amp=31.0)
 
 
+def multihead(dims=(2, 4, 2, 3, 5, 4, 6), layouts=(u8(0),) * 4, lens=(u8(0),) * 4, opts=u8(0),
+              mask=u8(0) + u8(0) + u8(0), bias=u8(0) + u8(0), slopes=u8(0), seed=1):
+    """One multihead seed (fuzz_targets/multihead.rs): the seven sizes (batch, q_heads, kv_heads,
+    queries, keys, head_dim, value_dim), a value seed, the layouts and buffer lengths of q, k, v
+    and out, settings, mask, bias and ALiBi slopes."""
+    return b"".join(u8(x) for x in dims) + struct.pack("<I", seed) + b"".join(layouts) + b"".join(lens) \
+        + opts + mask + bias + slopes
+
+
+def mh_settings(scale=None, causal=False, bottom_right=False, window=None, alibi=None):
+    """The target's own settings: flag byte, scale as i8/16, window extents, slope as u8/64."""
+    flags = (scale is not None) | causal << 1 | bottom_right << 2 | (window is not None) << 3 | (alibi is not None) << 4
+    out = u8(flags)
+    if scale is not None:
+        out += struct.pack("<b", round(scale * 16))
+    if window is not None:
+        out += u8(window[0]) + u8(window[1])
+    if alibi is not None:
+        out += u8(round(alibi * 64))
+    return out
+
+
+def nested(order, pads):
+    """A nested layout: axis order index (0..5) and the padding of each stride, innermost first."""
+    return u8(2) + u8(order) + b"".join(u8(p) for p in pads)
+
+
+def arbitrary(batch, head, token, dim=None):
+    """Strides as given (each a byte: below 64, or 250.. for the huge ones); dim 1 unless given."""
+    if dim is None:
+        return u8(5) + u8(batch) + u8(head) + u8(token)
+    return u8(6) + u8(dim) + u8(batch) + u8(head) + u8(token)
+
+
+BHSD_L, BSHD_L = u8(0), u8(1)
+EXACT, SHORT, LONG = u8(0), u8(2 | 4), u8(2)
+SHARED, PER_HEAD, PER_BATCH, PER_BATCH_HEAD = range(4)
+
+
+def multihead_seeds():
+    yield "gqa_bhsd_causal", multihead(opts=mh_settings(causal=True))
+    yield "mqa_bshd_padding_mask", multihead(
+        dims=(1, 6, 1, 9, 17, 8, 5), layouts=(BSHD_L,) * 4,
+        mask=u8(2) + u8(PER_BATCH) + EXACT + bools([True] * 12 + [False] * 5))
+    yield "padded_every_order", multihead(
+        dims=(3, 2, 2, 4, 7, 5, 3), layouts=(nested(0, (1, 2, 3)), nested(3, (0, 3, 1)), nested(4, (2, 0, 0)),
+                                             nested(5, (3, 1, 2))),
+        lens=(LONG, EXACT, LONG, EXACT), opts=mh_settings(window=(2, 1), bottom_right=True))
+    yield "tiled_engine_rows", multihead(dims=(1, 2, 1, 11, 39, 11, 11), layouts=(BSHD_L, BHSD_L, BSHD_L, BHSD_L),
+                                         opts=mh_settings(causal=True, scale=0.5))
+    yield "alibi_per_head_bias_per_head", multihead(
+        opts=mh_settings(causal=True), bias=u8(1) + u8(PER_HEAD) + EXACT + b"".join(u8(i * 37) for i in range(60)),
+        slopes=u8(1) + b"".join(u8(x) for x in (32, 16, 8, 4)))
+    yield "batch_head_key_mask_bias", multihead(
+        mask=u8(2) + u8(PER_BATCH_HEAD) + EXACT + bools([(i * 7) % 5 != 0 for i in range(40)]),
+        bias=u8(2) + u8(PER_BATCH) + EXACT + b"".join(u8(i * 53) for i in range(10)))
+    yield "broadcast_kv_stride_zero", multihead(
+        dims=(2, 3, 1, 2, 4, 3, 3), layouts=(BHSD_L, arbitrary(0, 0, 3), arbitrary(0, 0, 3), BSHD_L))
+    yield "zero_dimension", multihead(dims=(2, 4, 2, 0, 5, 4, 6))
+    yield "head_groups", multihead(dims=(1, 4, 3, 3, 5, 4, 6))
+    yield "huge_batch", u8(250) + u8(0xFB) + multihead(dims=(4, 2, 3, 5, 4, 6))
+    yield "output_overlap", multihead(layouts=(BHSD_L, BHSD_L, BHSD_L, arbitrary(72, 0, 24)))
+    yield "output_interleaved", multihead(dims=(1, 2, 2, 3, 3, 1, 1),
+                                          layouts=(BHSD_L, BHSD_L, BHSD_L, arbitrary(0, 3, 2)))
+    yield "dim_stride", multihead(layouts=(BHSD_L, u8(7) + u8(2), BHSD_L, BHSD_L))
+    yield "token_stride", multihead(layouts=(BHSD_L, BHSD_L, arbitrary(60, 30, 5), BHSD_L))
+    yield "key_one_short", multihead(lens=(EXACT, SHORT, EXACT, EXACT))
+    yield "stride_overflow", multihead(layouts=(arbitrary(250, 251, 252), BHSD_L, BHSD_L, BHSD_L))
+    yield "mask_length_wrong", multihead(mask=u8(1) + u8(PER_HEAD) + LONG + u8(0))
+    yield "slopes_length_wrong", multihead(slopes=u8(2) + u8(3))
+
+
 def write(target, name, data):
     directory = os.path.join(HERE, "corpus", target)
     os.makedirs(directory, exist_ok=True)
@@ -229,6 +301,8 @@ def main():
         write("runtime", name, data)
     for name, data in layer_seeds():
         write("layer_decode", name, data)
+    for name, data in multihead_seeds():
+        write("multihead", name, data)
 
 
 if __name__ == "__main__":

@@ -43,6 +43,9 @@
 //!   vectorized `exp`, each with its scalar reference.
 //! - [`attention()`], [`attention_rows`], [`attention_weights`] with [`Options`]:
 //!   the fused kernel over const shapes; [`runtime`]: the same over runtime shapes.
+//! - [`multihead`]: batch × heads × queries in one call over strided tensor
+//!   views (BHSD, BSHD, fused QKV), GQA/MQA, masks per head or batch, ALiBi
+//!   per head; const-generic and runtime forms.
 //! - [`layer`]: a multi-head self-attention layer (projections, MHA/GQA/MQA,
 //!   RoPE/ALiBi, encoder and decoder masks, a key/value cache for decoding).
 //!
@@ -68,6 +71,7 @@ mod element;
 pub mod kernels;
 pub mod layer;
 mod matrix;
+pub mod multihead;
 mod options;
 mod parallel;
 pub mod runtime;

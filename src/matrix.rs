@@ -3,6 +3,14 @@
 /// An `R × C` matrix of `f32`, row-major over `[[f32; C]; R]`, aligned to 64
 /// bytes (one cache line, one AVX-512 register).
 ///
+/// The alignment is a convenience, not a requirement: every SIMD backend
+/// loads and stores unaligned (`_mm512_loadu_ps`, `_mm256_loadu_ps`, `wide`'s
+/// `f32x4` from arrays, plain arrays on the portable backend) and no result
+/// depends on an address, so the const-generic calls take any
+/// `&[[f32; C]; R]` as well (a `Matrix` dereferences to one). `Matrix` is
+/// for owning such data: `const fn` constructors for `static` weights in
+/// flash, byte decoding, a cache-line start for every 16-float row.
+///
 /// Shapes are types: passing a `Matrix<3, 4>` where a `Matrix<3, 5>` is
 /// expected does not compile, and a zero dimension fails at compile time as
 /// soon as a constructor is used. Constructors are `const fn`, so weights can
@@ -187,6 +195,41 @@ impl<const R: usize, const C: usize> From<[[f32; C]; R]> for Matrix<R, C> {
 impl<const R: usize, const C: usize> AsRef<[[f32; C]; R]> for Matrix<R, C> {
     fn as_ref(&self) -> &[[f32; C]; R] {
         &self.rows
+    }
+}
+
+/// A `Matrix` is its nested array: `&Matrix<R, C>` coerces to
+/// `&[[f32; C]; R]`, which is what the const-generic calls take, so a
+/// matrix, a plain array, or anything that dereferences to one (a
+/// `Box<Matrix>`) is passed without a copy.
+///
+/// ```
+/// use sdpa::Matrix;
+/// let m = Matrix::from_rows([[1.0, 2.0], [3.0, 4.0]]);
+/// let rows: &[[f32; 2]; 2] = &m;
+/// assert_eq!(rows[1][0], 3.0);
+/// assert_eq!(m[0], [1.0, 2.0]);
+/// ```
+impl<const R: usize, const C: usize> core::ops::Deref for Matrix<R, C> {
+    type Target = [[f32; C]; R];
+
+    #[inline(always)]
+    fn deref(&self) -> &[[f32; C]; R] {
+        &self.rows
+    }
+}
+
+/// `&mut Matrix<R, C>` coerces to `&mut [[f32; C]; R]`.
+///
+/// ```
+/// let mut m = sdpa::Matrix::<2, 2>::zeros();
+/// m[1][0] = 5.0;
+/// assert_eq!(m.get(1, 0), Some(5.0));
+/// ```
+impl<const R: usize, const C: usize> core::ops::DerefMut for Matrix<R, C> {
+    #[inline(always)]
+    fn deref_mut(&mut self) -> &mut [[f32; C]; R] {
+        &mut self.rows
     }
 }
 

@@ -4,7 +4,8 @@
  *
  *     out = softmax(Q K^T * scale + bias) V,  scale = 1/sqrt(head_dim) by default
  *
- * Matrices are row-major float arrays without padding. Every function
+ * Matrices are row-major float arrays without padding (the multi-head call
+ * takes strided tensors: a buffer, its length and one stride per axis). Every function
  * returns an SdpaStatus; a call that returns anything but SDPA_STATUS_OK
  * has written nothing. The library allocates nothing, never panics and
  * never reads outside the lengths the dimensions imply. Outputs must not
@@ -135,7 +136,8 @@ enum SdpaStatus
   SDPA_STATUS_ROW_RANGE = 8,
   /**
    * A layer shape the layer cannot run: `q_heads · head_dim != d_model`,
-   * or `kv_heads` does not divide `q_heads`.
+   * or `kv_heads` does not divide `q_heads` (also for
+   * `sdpa_multihead_attention`).
    */
   SDPA_STATUS_UNSUPPORTED_SHAPE = 9,
   /**
@@ -156,6 +158,23 @@ enum SdpaStatus
    * and `capacity`, or NULL storage.
    */
   SDPA_STATUS_CACHE_INVALID = 12,
+  /**
+   * A tensor view's `dim` stride is not 1 (for rows of more than one
+   * float), or its `token` stride is smaller than its row width, so rows
+   * of one head overlap (for heads of more than one row).
+   */
+  SDPA_STATUS_BAD_STRIDE = 13,
+  /**
+   * A tensor view reaches past the end of its buffer (`len` floats), or
+   * its extent overflows `size_t`.
+   */
+  SDPA_STATUS_OUT_OF_BOUNDS = 14,
+  /**
+   * Rows of the output view overlap: its axes of extent above 1, ordered
+   * by stride, do not nest (each stride at least the span of the smaller
+   * axes' rows).
+   */
+  SDPA_STATUS_OUTPUT_OVERLAP = 15,
 };
 #ifndef __cplusplus
 #if __STDC_VERSION__ >= 202311L
@@ -254,6 +273,45 @@ enum SdpaCacheMode
 typedef enum SdpaCacheMode SdpaCacheMode;
 #else
 typedef uint32_t SdpaCacheMode;
+#endif // __STDC_VERSION__ >= 202311L
+#endif // __cplusplus
+
+/**
+ * Which batch entries and heads each block of a multi-head mask or bias
+ * serves (the values of `SdpaHeadOptions::mask_broadcast` and
+ * `bias_broadcast`; PyTorch's broadcasting of `attn_mask` over the batch
+ * and head axes). Blocks follow one another; a block is `queries x keys`
+ * entries (`SDPA_MASK_PER_QUERY`) or `keys` (`SDPA_MASK_PER_KEY`).
+ *
+ */
+enum SdpaBroadcast
+#if defined(__cplusplus) || __STDC_VERSION__ >= 202311L
+  : uint32_t
+#endif // defined(__cplusplus) || __STDC_VERSION__ >= 202311L
+ {
+  /**
+   * One block for every batch entry and head (PyTorch `(L, S)`).
+   */
+  SDPA_BROADCAST_SHARED = 0,
+  /**
+   * One block per query head, block `h` (PyTorch `(1, H, L, S)`).
+   */
+  SDPA_BROADCAST_PER_HEAD = 1,
+  /**
+   * One block per batch entry, block `b` (PyTorch `(B, 1, L, S)`, or
+   * `(B, 1, 1, S)` per key: a key padding mask).
+   */
+  SDPA_BROADCAST_PER_BATCH = 2,
+  /**
+   * One block per batch entry and query head, block `b * q_heads + h`.
+   */
+  SDPA_BROADCAST_PER_BATCH_HEAD = 3,
+};
+#ifndef __cplusplus
+#if __STDC_VERSION__ >= 202311L
+typedef enum SdpaBroadcast SdpaBroadcast;
+#else
+typedef uint32_t SdpaBroadcast;
 #endif // __STDC_VERSION__ >= 202311L
 #endif // __cplusplus
 
@@ -497,6 +555,175 @@ typedef struct SdpaKvCache {
   uint32_t mode;
 } SdpaKvCache;
 
+/**
+ * Sizes of a multi-head call: Q is `batch x q_heads x queries x
+ * head_dim`, K `batch x kv_heads x keys x head_dim`, V `batch x kv_heads x
+ * keys x value_dim`, the output `batch x q_heads x queries x value_dim`,
+ * each laid out as its `SdpaStrides` say. Query head `h` reads kv head
+ * `h / (q_heads / kv_heads)` (GQA; `kv_heads = 1` is MQA).
+ *
+ * ```c
+ * SdpaHeadShape shape = { .batch = 1, .q_heads = 8, .kv_heads = 2, .queries = 16, .keys = 16,
+ *                         .head_dim = 64, .value_dim = 64 };
+ * ```
+ */
+typedef struct SdpaHeadShape {
+  /**
+   * Batch entries.
+   */
+  size_t batch;
+  /**
+   * Query heads, also the output's heads.
+   */
+  size_t q_heads;
+  /**
+   * Key/value heads; divides `q_heads`.
+   */
+  size_t kv_heads;
+  /**
+   * Queries per head.
+   */
+  size_t queries;
+  /**
+   * Keys and values per kv head.
+   */
+  size_t keys;
+  /**
+   * Entries of a query or key row.
+   */
+  size_t head_dim;
+  /**
+   * Entries of a value or output row.
+   */
+  size_t value_dim;
+} SdpaHeadShape;
+
+/**
+ * Element strides (in floats, not bytes) of a tensor view: element
+ * `[b][h][t][i]` is `data[b*batch + h*head + t*token + i*dim]`. `dim` must
+ * be 1 (a stride is ignored for an axis of extent 1). PyTorch's
+ * `tensor.stride()` of a `[B, H, S, D]` tensor gives the four values.
+ *
+ * ```c
+ * // [batch][tokens][heads][dim] (a projection's output, BSHD):
+ * SdpaStrides bshd = { .batch = tokens * heads * dim, .head = dim, .token = heads * dim, .dim = 1 };
+ * // [batch][heads][tokens][dim] (PyTorch's layout, BHSD):
+ * SdpaStrides bhsd = { .batch = heads * tokens * dim, .head = tokens * dim, .token = dim, .dim = 1 };
+ * ```
+ */
+typedef struct SdpaStrides {
+  /**
+   * Floats from one batch entry to the next.
+   */
+  size_t batch;
+  /**
+   * Floats from one head to the next.
+   */
+  size_t head;
+  /**
+   * Floats from one token (row) to the next: at least the row width.
+   */
+  size_t token;
+  /**
+   * Floats from one entry of a row to the next: 1.
+   */
+  size_t dim;
+} SdpaStrides;
+
+/**
+ * An input tensor of a multi-head call: the buffer `data` of `len` floats
+ * and the view's strides. The view must lie inside the buffer
+ * (`SDPA_STATUS_OUT_OF_BOUNDS`). Input views may share a buffer (Q, K and
+ * V inside one fused QKV projection) and rows (a stride of 0 repeats them).
+ *
+ * ```c
+ * // K of a fused [tokens][q heads 8 + k heads 2 + v heads 2][dim 64] buffer.
+ * SdpaTensor k = { .data = qkv + 8 * 64, .len = qkv_len - 8 * 64,
+ *                  .strides = { .head = 64, .token = 12 * 64, .dim = 1 } };
+ * ```
+ */
+typedef struct SdpaTensor {
+  /**
+   * The buffer's first float.
+   */
+  const float *data;
+  /**
+   * Floats in the buffer.
+   */
+  size_t len;
+  /**
+   * The view's strides.
+   */
+  struct SdpaStrides strides;
+} SdpaTensor;
+
+/**
+ * The output tensor of a multi-head call: as `SdpaTensor`, writable. Only
+ * the view's rows are written; every other float of the buffer (padding,
+ * other tensors) is left as it is, so the whole buffer must be
+ * initialized. Its rows must not overlap (`SDPA_STATUS_OUTPUT_OVERLAP`),
+ * and the buffer must not overlap any input buffer (`SDPA_STATUS_ALIASING`).
+ *
+ * ```c
+ * float out[16 * 8 * 64];                              // [tokens][heads][dim]
+ * SdpaTensorMut o = { .data = out, .len = 16 * 8 * 64, .strides = { .head = 64, .token = 8 * 64, .dim = 1 } };
+ * ```
+ */
+typedef struct SdpaTensorMut {
+  /**
+   * The buffer's first float.
+   */
+  float *data;
+  /**
+   * Floats in the buffer.
+   */
+  size_t len;
+  /**
+   * The view's strides.
+   */
+  struct SdpaStrides strides;
+} SdpaTensorMut;
+
+/**
+ * Options of a multi-head call: `base` as for `sdpa_attention` (flags,
+ * scale, window, mask and bias kinds and pointers, one ALiBi slope),
+ * applied to every head, plus how the mask's and bias's blocks spread over
+ * batch entries and heads, and optionally one ALiBi slope per query head.
+ * All zeros, or a NULL pointer: the defaults, one mask block for all.
+ *
+ * ```c
+ * static const float slopes[4] = { 0.25f, 0.0625f, 0.015625f, 0.00390625f };
+ * uint8_t keep[2 * 5] = { 1, 1, 1, 1, 1,   1, 1, 1, 0, 0 };  // batch 2, 5 keys: padding
+ * SdpaHeadOptions o = { 0 };
+ * o.base.flags = SDPA_FLAG_CAUSAL | SDPA_FLAG_ALIBI;
+ * o.alibi_slopes = slopes;                                   // one per query head
+ * o.base.mask_kind = SDPA_MASK_PER_KEY;
+ * o.base.mask = keep;
+ * o.mask_broadcast = SDPA_BROADCAST_PER_BATCH;
+ * ```
+ */
+typedef struct SdpaHeadOptions {
+  /**
+   * The single-head options; the mask and bias hold one block per
+   * `mask_broadcast` / `bias_broadcast`.
+   */
+  struct SdpaOptions base;
+  /**
+   * An `SdpaBroadcast` value for the mask (any other value is
+   * `SDPA_STATUS_INVALID_OPTION`).
+   */
+  uint32_t mask_broadcast;
+  /**
+   * An `SdpaBroadcast` value for the bias.
+   */
+  uint32_t bias_broadcast;
+  /**
+   * NULL (every head uses `base.alibi_slope`), or `q_heads` slopes, one
+   * per query head. Read only with `SDPA_FLAG_ALIBI`.
+   */
+  const float *alibi_slopes;
+} SdpaHeadOptions;
+
 #ifdef __cplusplus
 extern "C" {
 #endif // __cplusplus
@@ -513,9 +740,10 @@ extern "C" {
 const char *sdpa_status_message(int32_t status);
 
 /**
- * `sdpa_backend`: the SIMD backend this library was built with, a static
- * NUL-terminated string: "f32x16" (AVX-512), "f32x8" (AVX), "f32x4"
- * (SSE2, NEON, wasm simd128) or "scalar" (Cortex-M, RISC-V).
+ * `sdpa_backend`: the SIMD backend the next call runs (chosen at run time
+ * on x86-64), a static NUL-terminated string: "f32x16" (AVX-512F),
+ * "f32x8" (AVX2 + FMA), "f32x4" (SSE2, NEON, wasm simd128) or "scalar"
+ * (Cortex-M, RISC-V).
  *
  * ```c
  * printf("sdpa backend: %s\n", sdpa_backend());
@@ -883,6 +1111,55 @@ SdpaStatus sdpa_layer_decode(const struct SdpaLayer *layer,
                              float *scratch,
                              size_t scratch_len,
                              size_t *position);
+
+/**
+ * Multi-head attention over strided tensors, PyTorch's
+ * `scaled_dot_product_attention` with `enable_gqa`: for every batch entry
+ * `b` and query head `h`, `out[b][h] = attention(q[b][h], k[b][g],
+ * v[b][g])` with kv head `g = h / (q_heads / kv_heads)`. Each tensor is a
+ * buffer and the strides of its view, so [batch][heads][tokens][dim]
+ * (PyTorch), [batch][tokens][heads][dim] (a projection's output), Q, K and
+ * V inside one fused QKV buffer, and padded layouts are all read and
+ * written in place. Each head gives the same bits as `sdpa_attention` on
+ * its rows.
+ *
+ * `options` may be NULL (scale `1/sqrt(head_dim)`, nothing masked); its
+ * `base` is applied to every head, its mask and bias hold one block per
+ * `mask_broadcast` / `bias_broadcast` (`queries x keys` or `keys` entries
+ * each), and `alibi_slopes` (with `SDPA_FLAG_ALIBI`) gives each query head
+ * its own slope. Only the output view's rows are written: the rest of
+ * `out`'s buffer (padding) is left as it is, so it must be initialized.
+ *
+ * Returns `SDPA_STATUS_OK`, or (writing nothing) `NULL_POINTER`,
+ * `INVALID_OPTION`, `ZERO_DIMENSION`, `UNSUPPORTED_SHAPE` (`kv_heads` does
+ * not divide `q_heads`), `SIZE_OVERFLOW`, `MISALIGNED`, `ALIASING` (the
+ * output buffer overlaps an input buffer), `INVALID_MASK`, `BAD_STRIDE`,
+ * `OUT_OF_BOUNDS`, `OUTPUT_OVERLAP`.
+ *
+ * ```c
+ * // GQA self-attention on a fused projection [tokens 16][q 8 + k 2 + v 2 heads][dim 64].
+ * enum { T = 16, H = 8, KVH = 2, D = 64, W = (H + 2 * KVH) * D };
+ * static float qkv[T * W], out[T * H * D];                    // out: [tokens][heads][dim]
+ * SdpaHeadShape shape = { 1, H, KVH, T, T, D, D };
+ * SdpaStrides fused = { .head = D, .token = W, .dim = 1 };
+ * SdpaTensor q = { qkv, T * W, fused }, k = { qkv + H * D, T * W - H * D, fused },
+ *            v = { qkv + (H + KVH) * D, T * W - (H + KVH) * D, fused };
+ * SdpaTensorMut o = { out, T * H * D, { .head = D, .token = H * D, .dim = 1 } };
+ * SdpaHeadOptions causal = { .base = { .flags = SDPA_FLAG_CAUSAL } };
+ * SdpaStatus s = sdpa_multihead_attention(shape, q, k, v, o, &causal);
+ * ```
+ *
+ * # Safety
+ * Each tensor's `data` is valid for `len` floats (reads; `out`: reads and
+ * writes, initialized), `options`'s mask, bias and slopes for the entries
+ * the shape implies, and no other thread writes them during the call.
+ */
+SdpaStatus sdpa_multihead_attention(struct SdpaHeadShape shape,
+                                    struct SdpaTensor q,
+                                    struct SdpaTensor k,
+                                    struct SdpaTensor v,
+                                    struct SdpaTensorMut out,
+                                    const struct SdpaHeadOptions *options);
 
 #ifdef __cplusplus
 }  // extern "C"

@@ -4,9 +4,10 @@
 use crate::check::{mul, non_zero};
 use crate::types::ATTENTION_FLAGS;
 use crate::{
-    SDPA_FLAG_ALIBI, SDPA_FLAG_BOTTOM_RIGHT, SDPA_FLAG_CAUSAL, SDPA_FLAG_SCALE, SDPA_FLAG_WINDOW, SdpaMask,
-    SdpaOptions, SdpaShape, SdpaStatus,
+    SDPA_FLAG_ALIBI, SDPA_FLAG_BOTTOM_RIGHT, SDPA_FLAG_CAUSAL, SDPA_FLAG_SCALE, SDPA_FLAG_WINDOW, SdpaBroadcast,
+    SdpaMask, SdpaOptions, SdpaShape, SdpaStatus, SdpaStrides,
 };
+use sdpa::multihead::{Broadcast, Strides, runtime as mh};
 use sdpa::runtime::{Bias, Mask, Options, Shape};
 use sdpa::{Alignment, Settings, Window};
 
@@ -117,6 +118,54 @@ pub(crate) fn runtime_options<'a>(
             Cover::PerQuery => Bias::PerQuery(b),
             Cover::PerKey => Bias::PerKey(b),
         });
+    }
+    o
+}
+
+/// The broadcast an `SdpaBroadcast` value asks for.
+pub(crate) fn broadcast(kind: u32) -> Result<Broadcast, SdpaStatus> {
+    match kind {
+        k if k == SdpaBroadcast::Shared as u32 => Ok(Broadcast::Shared),
+        k if k == SdpaBroadcast::PerHead as u32 => Ok(Broadcast::PerHead),
+        k if k == SdpaBroadcast::PerBatch as u32 => Ok(Broadcast::PerBatch),
+        k if k == SdpaBroadcast::PerBatchHead as u32 => Ok(Broadcast::PerBatchHead),
+        _ => Err(SdpaStatus::InvalidOption),
+    }
+}
+
+/// sdpa's strides for the C ones.
+pub(crate) fn strides(s: SdpaStrides) -> Strides {
+    Strides { batch: s.batch, head: s.head, token: s.token, dim: s.dim }
+}
+
+/// The multi-head options over the caller's (checked) mask, bias and slopes.
+pub(crate) fn head_options<'a>(
+    settings: Settings,
+    mask: Option<(Cover, Broadcast, &'a [bool])>,
+    bias: Option<(Cover, Broadcast, &'a [f32])>,
+    slopes: Option<&'a [f32]>,
+) -> mh::Options<'a> {
+    let mut o = mh::Options::new().with_settings(settings);
+    if let Some((cover, spread, m)) = mask {
+        o = o.mask(
+            match cover {
+                Cover::PerQuery => Mask::PerQuery(m),
+                Cover::PerKey => Mask::PerKey(m),
+            },
+            spread,
+        );
+    }
+    if let Some((cover, spread, b)) = bias {
+        o = o.bias(
+            match cover {
+                Cover::PerQuery => Bias::PerQuery(b),
+                Cover::PerKey => Bias::PerKey(b),
+            },
+            spread,
+        );
+    }
+    if let Some(slopes) = slopes {
+        o = o.alibi_slopes(slopes);
     }
     o
 }

@@ -1,6 +1,6 @@
 //! The status every C function returns.
 
-use sdpa::runtime;
+use sdpa::{multihead, runtime};
 
 /// What a call did: `SDPA_STATUS_OK`, or why it was refused. A refused call
 /// has written nothing (no output element, no cache field, no scratch).
@@ -45,7 +45,8 @@ pub enum SdpaStatus {
     /// `first_row + rows` goes past the last query.
     RowRange = 8,
     /// A layer shape the layer cannot run: `q_heads · head_dim != d_model`,
-    /// or `kv_heads` does not divide `q_heads`.
+    /// or `kv_heads` does not divide `q_heads` (also for
+    /// `sdpa_multihead_attention`).
     UnsupportedShape = 9,
     /// A length does not fit the shape: packed layer weights not exactly
     /// `sdpa_layer_weights_len`, or a scratch or cache storage buffer
@@ -59,6 +60,17 @@ pub enum SdpaStatus {
     /// the layer's, unknown mode, `len` inconsistent with `next_position`
     /// and `capacity`, or NULL storage.
     CacheInvalid = 12,
+    /// A tensor view's `dim` stride is not 1 (for rows of more than one
+    /// float), or its `token` stride is smaller than its row width, so rows
+    /// of one head overlap (for heads of more than one row).
+    BadStride = 13,
+    /// A tensor view reaches past the end of its buffer (`len` floats), or
+    /// its extent overflows `size_t`.
+    OutOfBounds = 14,
+    /// Rows of the output view overlap: its axes of extent above 1, ordered
+    /// by stride, do not nest (each stride at least the span of the smaller
+    /// axes' rows).
+    OutputOverlap = 15,
 }
 
 impl SdpaStatus {
@@ -78,6 +90,9 @@ impl SdpaStatus {
             SdpaStatus::BadLength => c"a buffer length does not fit the shape",
             SdpaStatus::CacheFull => c"the KV cache is full",
             SdpaStatus::CacheInvalid => c"the KV cache is not set up for this layer",
+            SdpaStatus::BadStride => c"a view's dim stride is not 1, or its token stride is below its row width",
+            SdpaStatus::OutOfBounds => c"a view reaches past the end of its buffer",
+            SdpaStatus::OutputOverlap => c"rows of the output view overlap",
         }
     }
 
@@ -88,7 +103,7 @@ impl SdpaStatus {
 }
 
 /// Every status, in code order.
-pub(crate) const ALL: [SdpaStatus; 13] = [
+pub(crate) const ALL: [SdpaStatus; 16] = [
     SdpaStatus::Ok,
     SdpaStatus::NullPointer,
     SdpaStatus::ZeroDimension,
@@ -102,6 +117,9 @@ pub(crate) const ALL: [SdpaStatus; 13] = [
     SdpaStatus::BadLength,
     SdpaStatus::CacheFull,
     SdpaStatus::CacheInvalid,
+    SdpaStatus::BadStride,
+    SdpaStatus::OutOfBounds,
+    SdpaStatus::OutputOverlap,
 ];
 
 impl From<runtime::Error> for SdpaStatus {
@@ -112,6 +130,22 @@ impl From<runtime::Error> for SdpaStatus {
             runtime::Error::ZeroDimension => SdpaStatus::ZeroDimension,
             runtime::Error::SizeOverflow => SdpaStatus::SizeOverflow,
             runtime::Error::RowRange => SdpaStatus::RowRange,
+            _ => SdpaStatus::BadLength,
+        }
+    }
+}
+
+impl From<multihead::Error> for SdpaStatus {
+    /// The multi-head call's stride, bounds and overlap checks are the
+    /// library's (the C layer checks pointers, buffers and lengths first).
+    fn from(e: multihead::Error) -> Self {
+        use multihead::ViewError;
+        match e {
+            multihead::Error::ZeroDimension => SdpaStatus::ZeroDimension,
+            multihead::Error::HeadGroups => SdpaStatus::UnsupportedShape,
+            multihead::Error::View(_, ViewError::DimStride | ViewError::TokenStride) => SdpaStatus::BadStride,
+            multihead::Error::View(_, ViewError::OutOfBounds) => SdpaStatus::OutOfBounds,
+            multihead::Error::View(_, ViewError::Overlap) => SdpaStatus::OutputOverlap,
             _ => SdpaStatus::BadLength,
         }
     }

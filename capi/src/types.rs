@@ -247,3 +247,152 @@ pub struct SdpaKvCache {
     /// An `SdpaCacheMode` value.
     pub mode: u32,
 }
+
+/// Which batch entries and heads each block of a multi-head mask or bias
+/// serves (the values of `SdpaHeadOptions::mask_broadcast` and
+/// `bias_broadcast`; PyTorch's broadcasting of `attn_mask` over the batch
+/// and head axes). Blocks follow one another; a block is `queries x keys`
+/// entries (`SDPA_MASK_PER_QUERY`) or `keys` (`SDPA_MASK_PER_KEY`).
+///
+/// cbindgen:prefix-with-name
+/// cbindgen:rename-all=ScreamingSnakeCase
+#[repr(u32)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SdpaBroadcast {
+    /// One block for every batch entry and head (PyTorch `(L, S)`).
+    Shared = 0,
+    /// One block per query head, block `h` (PyTorch `(1, H, L, S)`).
+    PerHead = 1,
+    /// One block per batch entry, block `b` (PyTorch `(B, 1, L, S)`, or
+    /// `(B, 1, 1, S)` per key: a key padding mask).
+    PerBatch = 2,
+    /// One block per batch entry and query head, block `b * q_heads + h`.
+    PerBatchHead = 3,
+}
+
+/// Sizes of a multi-head call: Q is `batch x q_heads x queries x
+/// head_dim`, K `batch x kv_heads x keys x head_dim`, V `batch x kv_heads x
+/// keys x value_dim`, the output `batch x q_heads x queries x value_dim`,
+/// each laid out as its `SdpaStrides` say. Query head `h` reads kv head
+/// `h / (q_heads / kv_heads)` (GQA; `kv_heads = 1` is MQA).
+///
+/// ```c
+/// SdpaHeadShape shape = { .batch = 1, .q_heads = 8, .kv_heads = 2, .queries = 16, .keys = 16,
+///                         .head_dim = 64, .value_dim = 64 };
+/// ```
+#[repr(C)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct SdpaHeadShape {
+    /// Batch entries.
+    pub batch: usize,
+    /// Query heads, also the output's heads.
+    pub q_heads: usize,
+    /// Key/value heads; divides `q_heads`.
+    pub kv_heads: usize,
+    /// Queries per head.
+    pub queries: usize,
+    /// Keys and values per kv head.
+    pub keys: usize,
+    /// Entries of a query or key row.
+    pub head_dim: usize,
+    /// Entries of a value or output row.
+    pub value_dim: usize,
+}
+
+/// Element strides (in floats, not bytes) of a tensor view: element
+/// `[b][h][t][i]` is `data[b*batch + h*head + t*token + i*dim]`. `dim` must
+/// be 1 (a stride is ignored for an axis of extent 1). PyTorch's
+/// `tensor.stride()` of a `[B, H, S, D]` tensor gives the four values.
+///
+/// ```c
+/// // [batch][tokens][heads][dim] (a projection's output, BSHD):
+/// SdpaStrides bshd = { .batch = tokens * heads * dim, .head = dim, .token = heads * dim, .dim = 1 };
+/// // [batch][heads][tokens][dim] (PyTorch's layout, BHSD):
+/// SdpaStrides bhsd = { .batch = heads * tokens * dim, .head = tokens * dim, .token = dim, .dim = 1 };
+/// ```
+#[repr(C)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct SdpaStrides {
+    /// Floats from one batch entry to the next.
+    pub batch: usize,
+    /// Floats from one head to the next.
+    pub head: usize,
+    /// Floats from one token (row) to the next: at least the row width.
+    pub token: usize,
+    /// Floats from one entry of a row to the next: 1.
+    pub dim: usize,
+}
+
+/// An input tensor of a multi-head call: the buffer `data` of `len` floats
+/// and the view's strides. The view must lie inside the buffer
+/// (`SDPA_STATUS_OUT_OF_BOUNDS`). Input views may share a buffer (Q, K and
+/// V inside one fused QKV projection) and rows (a stride of 0 repeats them).
+///
+/// ```c
+/// // K of a fused [tokens][q heads 8 + k heads 2 + v heads 2][dim 64] buffer.
+/// SdpaTensor k = { .data = qkv + 8 * 64, .len = qkv_len - 8 * 64,
+///                  .strides = { .head = 64, .token = 12 * 64, .dim = 1 } };
+/// ```
+#[repr(C)]
+#[derive(Clone, Copy, Debug)]
+pub struct SdpaTensor {
+    /// The buffer's first float.
+    pub data: *const f32,
+    /// Floats in the buffer.
+    pub len: usize,
+    /// The view's strides.
+    pub strides: SdpaStrides,
+}
+
+/// The output tensor of a multi-head call: as `SdpaTensor`, writable. Only
+/// the view's rows are written; every other float of the buffer (padding,
+/// other tensors) is left as it is, so the whole buffer must be
+/// initialized. Its rows must not overlap (`SDPA_STATUS_OUTPUT_OVERLAP`),
+/// and the buffer must not overlap any input buffer (`SDPA_STATUS_ALIASING`).
+///
+/// ```c
+/// float out[16 * 8 * 64];                              // [tokens][heads][dim]
+/// SdpaTensorMut o = { .data = out, .len = 16 * 8 * 64, .strides = { .head = 64, .token = 8 * 64, .dim = 1 } };
+/// ```
+#[repr(C)]
+#[derive(Clone, Copy, Debug)]
+pub struct SdpaTensorMut {
+    /// The buffer's first float.
+    pub data: *mut f32,
+    /// Floats in the buffer.
+    pub len: usize,
+    /// The view's strides.
+    pub strides: SdpaStrides,
+}
+
+/// Options of a multi-head call: `base` as for `sdpa_attention` (flags,
+/// scale, window, mask and bias kinds and pointers, one ALiBi slope),
+/// applied to every head, plus how the mask's and bias's blocks spread over
+/// batch entries and heads, and optionally one ALiBi slope per query head.
+/// All zeros, or a NULL pointer: the defaults, one mask block for all.
+///
+/// ```c
+/// static const float slopes[4] = { 0.25f, 0.0625f, 0.015625f, 0.00390625f };
+/// uint8_t keep[2 * 5] = { 1, 1, 1, 1, 1,   1, 1, 1, 0, 0 };  // batch 2, 5 keys: padding
+/// SdpaHeadOptions o = { 0 };
+/// o.base.flags = SDPA_FLAG_CAUSAL | SDPA_FLAG_ALIBI;
+/// o.alibi_slopes = slopes;                                   // one per query head
+/// o.base.mask_kind = SDPA_MASK_PER_KEY;
+/// o.base.mask = keep;
+/// o.mask_broadcast = SDPA_BROADCAST_PER_BATCH;
+/// ```
+#[repr(C)]
+#[derive(Clone, Copy, Debug)]
+pub struct SdpaHeadOptions {
+    /// The single-head options; the mask and bias hold one block per
+    /// `mask_broadcast` / `bias_broadcast`.
+    pub base: SdpaOptions,
+    /// An `SdpaBroadcast` value for the mask (any other value is
+    /// `SDPA_STATUS_INVALID_OPTION`).
+    pub mask_broadcast: u32,
+    /// An `SdpaBroadcast` value for the bias.
+    pub bias_broadcast: u32,
+    /// NULL (every head uses `base.alibi_slope`), or `q_heads` slopes, one
+    /// per query head. Read only with `SDPA_FLAG_ALIBI`.
+    pub alibi_slopes: *const f32,
+}

@@ -338,7 +338,7 @@ static void test_errors(void) {
     const float *q = SEED_Q, *k = SEED_K, *v = SEED_V;
 
     /* The message of every code, and of an unknown one. */
-    for (int code = SDPA_STATUS_OK; code <= SDPA_STATUS_CACHE_INVALID; code++)
+    for (int code = SDPA_STATUS_OK; code <= SDPA_STATUS_OUTPUT_OVERLAP; code++)
         CHECK(strcmp(sdpa_status_message(code), "unknown status") != 0, "code %d has no message", code);
     CHECK(strcmp(sdpa_status_message(-7), "unknown status") == 0, "unknown code");
     CHECK(strcmp(sdpa_status_message(SDPA_STATUS_INVALID_MASK), "a mask byte is neither 0 nor 1") == 0, "message");
@@ -511,12 +511,132 @@ static void test_errors(void) {
     CHECK(untouched(z, COUNT(z)) && position == 1 && cache.len == 2, "a full cache changed something");
 }
 
+/* ---------------------------------------------------------------------------
+ * Multi-head attention over strided tensors: every head equals sdpa_attention
+ * on its rows (GQA, a fused QKV buffer, padded BHSD output with NaN-free
+ * padding kept), the seed toy as one head of two against numpy, and every
+ * refusal writing nothing.
+ */
+enum { MB = 2, MT = 6, MH = 4, MKV = 2, MD = 4, MW = (MH + 2 * MKV) * MD, MPAD = 1 };
+
+/* Element (b, h, t, 0) of a view. */
+static size_t at(SdpaStrides s, size_t b, size_t h, size_t t) { return b * s.batch + h * s.head + t * s.token; }
+
+static void test_multihead(void) {
+    /* [batch][tokens][q heads 4 + k heads 2 + v heads 2][dim 4]: one fused projection. */
+    static float qkv[MB * MT * MW];
+    random_fill(qkv, MB * MT * MW, 11);
+    SdpaStrides fused = { .batch = MT * MW, .head = MD, .token = MW, .dim = 1 };
+    size_t n = MB * MT * MW;
+    SdpaTensor q = { qkv, n, fused }, k = { qkv + MH * MD, n - MH * MD, fused },
+               v = { qkv + (MH + MKV) * MD, n - (MH + MKV) * MD, fused };
+    /* Output [batch][heads][tokens][dim + 1 padding]. */
+    SdpaStrides padded = { .batch = MH * MT * (MD + MPAD), .head = MT * (MD + MPAD), .token = MD + MPAD, .dim = 1 };
+    enum { OUT_LEN = MB * MH * MT * (MD + MPAD) };
+    float out[OUT_LEN];
+    fill(out, OUT_LEN, SENTINEL);
+    SdpaTensorMut o = { out, OUT_LEN, padded };
+    SdpaHeadShape shape = { MB, MH, MKV, MT, MT, MD, MD };
+    SdpaHeadOptions causal = { .base = { .flags = SDPA_FLAG_CAUSAL } };
+    EXPECT(sdpa_multihead_attention(shape, q, k, v, o, &causal), SDPA_STATUS_OK);
+
+    SdpaShape one = { MT, MT, MD, MD };
+    SdpaOptions single = { .flags = SDPA_FLAG_CAUSAL };
+    int same = 1, padding_kept = 1;
+    for (size_t b = 0; b < MB; b++)
+        for (size_t h = 0; h < MH; h++) {
+            float qh[MT * MD], kh[MT * MD], vh[MT * MD], want[MT * MD];
+            size_t g = h / (MH / MKV);
+            for (size_t t = 0; t < MT; t++) {
+                memcpy(qh + t * MD, qkv + at(fused, b, h, t), sizeof(float) * MD);
+                memcpy(kh + t * MD, qkv + MH * MD + at(fused, b, g, t), sizeof(float) * MD);
+                memcpy(vh + t * MD, qkv + (MH + MKV) * MD + at(fused, b, g, t), sizeof(float) * MD);
+            }
+            EXPECT(sdpa_attention(one, qh, kh, vh, want, &single), SDPA_STATUS_OK);
+            for (size_t t = 0; t < MT; t++) {
+                if (memcmp(out + at(padded, b, h, t), want + t * MD, sizeof(float) * MD) != 0) same = 0;
+                if (out[at(padded, b, h, t) + MD] != SENTINEL) padding_kept = 0;
+            }
+        }
+    CHECK(same, "a head differs from sdpa_attention on its rows");
+    CHECK(padding_kept, "the output's padding was written");
+
+    /* The seed toy as head 1 of 2, [tokens][heads][dim]; head 0 is noise. */
+    float tq[3 * 2 * 4], tk[5 * 2 * 4], tv[5 * 2 * 6], tout[3 * 2 * 6];
+    fill(tq, 24, 100.0f);
+    fill(tk, 40, -100.0f);
+    fill(tv, 60, 1e3f);
+    for (size_t r = 0; r < 3; r++) memcpy(tq + r * 8 + 4, SEED_Q + r * 4, sizeof(float) * 4);
+    for (size_t r = 0; r < 5; r++) memcpy(tk + r * 8 + 4, SEED_K + r * 4, sizeof(float) * 4);
+    for (size_t r = 0; r < 5; r++) memcpy(tv + r * 12 + 6, SEED_V + r * 6, sizeof(float) * 6);
+    fill(tout, 36, 0.0f);
+    SdpaHeadShape toy = { 1, 2, 2, 3, 5, 4, 6 };
+    SdpaStrides s4 = { .head = 4, .token = 8, .dim = 1 }, s6 = { .head = 6, .token = 12, .dim = 1 };
+    SdpaTensor toy_q = { tq, 24, s4 }, toy_k = { tk, 40, s4 }, toy_v = { tv, 60, s6 };
+    SdpaTensorMut toy_out = { tout, 36, s6 };
+    EXPECT(sdpa_multihead_attention(toy, toy_q, toy_k, toy_v, toy_out, NULL), SDPA_STATUS_OK);
+    float head1[18];
+    for (size_t r = 0; r < 3; r++) memcpy(head1 + r * 6, tout + r * 12 + 6, sizeof(float) * 6);
+    CHECK(max_err(head1, SEED_OUT, 18) < 1e-5, "toy head vs numpy: %g", max_err(head1, SEED_OUT, 18));
+    printf("multihead: the seed toy as head 1 of 2, max |out - numpy| = %.2e\n", max_err(head1, SEED_OUT, 18));
+
+    /* Refusals: each status, nothing written. */
+    fill(out, OUT_LEN, SENTINEL);
+    SdpaTensor bad;
+    SdpaTensorMut bad_out;
+    bad = q;
+    bad.data = NULL;
+    EXPECT(sdpa_multihead_attention(shape, bad, k, v, o, NULL), SDPA_STATUS_NULL_POINTER);
+    SdpaHeadOptions bad_spread = { .base = { .mask_kind = SDPA_MASK_PER_KEY, .mask = (const uint8_t *)"\1\1\1\1\1\1" },
+                                   .mask_broadcast = 4 };
+    EXPECT(sdpa_multihead_attention(shape, q, k, v, o, &bad_spread), SDPA_STATUS_INVALID_OPTION);
+    SdpaHeadShape zero = shape;
+    zero.keys = 0;
+    EXPECT(sdpa_multihead_attention(zero, q, k, v, o, NULL), SDPA_STATUS_ZERO_DIMENSION);
+    SdpaHeadShape groups = shape;
+    groups.kv_heads = 3;
+    EXPECT(sdpa_multihead_attention(groups, q, k, v, o, NULL), SDPA_STATUS_UNSUPPORTED_SHAPE);
+    SdpaHeadShape huge = shape;
+    huge.batch = SIZE_MAX / 2;
+    SdpaHeadOptions per_batch = bad_spread;
+    per_batch.mask_broadcast = SDPA_BROADCAST_PER_BATCH;
+    EXPECT(sdpa_multihead_attention(huge, q, k, v, o, &per_batch), SDPA_STATUS_SIZE_OVERFLOW);
+    bad = k;
+    bad.data = (const float *)((const char *)k.data + 2);
+    bad.len -= 1;
+    EXPECT(sdpa_multihead_attention(shape, q, bad, v, o, NULL), SDPA_STATUS_MISALIGNED);
+    bad_out.data = qkv + 4; /* inside the inputs' buffer */
+    bad_out.len = OUT_LEN;
+    bad_out.strides = padded;
+    EXPECT(sdpa_multihead_attention(shape, q, k, v, bad_out, NULL), SDPA_STATUS_ALIASING);
+    uint8_t two[MT] = { 1, 1, 2, 1, 1, 1 };
+    SdpaHeadOptions bad_mask = { .base = { .mask_kind = SDPA_MASK_PER_KEY, .mask = two } };
+    EXPECT(sdpa_multihead_attention(shape, q, k, v, o, &bad_mask), SDPA_STATUS_INVALID_MASK);
+    bad = q;
+    bad.strides.dim = 2;
+    EXPECT(sdpa_multihead_attention(shape, bad, k, v, o, NULL), SDPA_STATUS_BAD_STRIDE);
+    bad = v;
+    bad.strides.token = MD - 1;
+    EXPECT(sdpa_multihead_attention(shape, q, k, bad, o, NULL), SDPA_STATUS_BAD_STRIDE);
+    bad = v;
+    bad.len = v.len - 1; /* the view ends exactly at the buffer's end: one float short */
+    EXPECT(sdpa_multihead_attention(shape, q, k, bad, o, NULL), SDPA_STATUS_OUT_OF_BOUNDS);
+    bad_out = o;
+    bad_out.len = OUT_LEN - MPAD - 1;
+    EXPECT(sdpa_multihead_attention(shape, q, k, v, bad_out, NULL), SDPA_STATUS_OUT_OF_BOUNDS);
+    bad_out = o;
+    bad_out.strides.head = 2;
+    EXPECT(sdpa_multihead_attention(shape, q, k, v, bad_out, NULL), SDPA_STATUS_OUTPUT_OVERLAP);
+    CHECK(untouched(out, OUT_LEN), "a refused multi-head call wrote to the output");
+}
+
 int main(void) {
     printf("sdpa C test (backend %s)\n", sdpa_backend());
     test_seed_toy();
     test_masked();
     test_kernels();
     test_layer();
+    test_multihead();
     test_errors();
     printf("capi: %d passed, %d failed\n", passed, failed);
     return failed == 0 ? 0 : 1;

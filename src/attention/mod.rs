@@ -193,9 +193,9 @@ impl<const NQ: usize, const NK: usize, const D: usize, const DV: usize> Dims<NQ,
     const NON_ZERO: () = assert!(NQ > 0 && NK > 0 && D > 0 && DV > 0, "sdpa: NQ, NK, D and DV must all be non-zero");
 
     fn problem<'a>(
-        q: &'a Matrix<NQ, D>,
-        k: &'a Matrix<NK, D>,
-        v: &'a Matrix<NK, DV>,
+        q: &'a [[f32; D]; NQ],
+        k: &'a [[f32; D]; NK],
+        v: &'a [[f32; DV]; NK],
         options: &Options<'a, NQ, NK>,
     ) -> Problem<'a> {
         let () = Self::NON_ZERO;
@@ -205,9 +205,9 @@ impl<const NQ: usize, const NK: usize, const D: usize, const DV: usize> Dims<NQ,
             nk: NK,
             d: D,
             dv: DV,
-            q: Rows::contiguous(q.as_slice(), D),
-            k: Rows::contiguous(k.as_slice(), D),
-            v: Rows::contiguous(v.as_slice(), DV),
+            q: Rows::contiguous(q.as_flattened(), D),
+            k: Rows::contiguous(k.as_flattened(), D),
+            v: Rows::contiguous(v.as_flattened(), DV),
             settings: o.settings,
             mask: o.mask,
             bias: o.bias,
@@ -216,6 +216,11 @@ impl<const NQ: usize, const NK: usize, const D: usize, const DV: usize> Dims<NQ,
 }
 
 /// Fused attention: `out = softmax(Q·Kᵀ·scale + bias)·V`.
+///
+/// Q, K, V and out are borrowed as row-major `[[f32; C]; R]` arrays, read
+/// and written in place: a `&Matrix` coerces to one, and so does anything
+/// that dereferences to a `Matrix` (a `Box<Matrix>`). No alignment beyond
+/// `f32`'s is needed (see [`Matrix`]).
 ///
 /// Streams the keys past the queries in blocks with an online softmax (on
 /// SIMD backends, unmasked problems run a block of queries per vector, one
@@ -241,6 +246,12 @@ impl<const NQ: usize, const NK: usize, const D: usize, const DV: usize> Dims<NQ,
 /// let e = 1.0f32.exp();
 /// let want = e / (e + 1.0 / e);
 /// assert!((out.rows()[0][0] - want).abs() < 1e-6);
+///
+/// // The same data as plain arrays, borrowed without a copy: the same bits.
+/// let (qa, ka, va) = ([[1.0, 0.0]], [[1.0, 0.0], [-1.0, 0.0]], [[1.0], [0.0]]);
+/// let mut out_a = [[0.0f32; 1]; 1];
+/// attention(&qa, &ka, &va, &mut out_a, &Options::new().scale(1.0));
+/// assert_eq!(out_a, *out.rows());
 /// ```
 ///
 /// Shapes that do not agree are a compile error:
@@ -253,14 +264,14 @@ impl<const NQ: usize, const NK: usize, const D: usize, const DV: usize> Dims<NQ,
 /// attention(&q, &k, &v, &mut out, &Options::new());
 /// ```
 pub fn attention<const NQ: usize, const NK: usize, const D: usize, const DV: usize>(
-    q: &Matrix<NQ, D>,
-    k: &Matrix<NK, D>,
-    v: &Matrix<NK, DV>,
-    out: &mut Matrix<NQ, DV>,
+    q: &[[f32; D]; NQ],
+    k: &[[f32; D]; NK],
+    v: &[[f32; DV]; NK],
+    out: &mut [[f32; DV]; NQ],
     options: &Options<'_, NQ, NK>,
 ) {
     let problem = Dims::problem(q, k, v, options);
-    let out = OutRows::contiguous(out.as_mut_slice(), DV);
+    let out = OutRows::contiguous(out.as_flattened_mut(), DV);
     dispatch!(|s| choose::attend_rows_const::<_, _, NK, D, DV>(s, &problem, 0, out))
 }
 
@@ -281,9 +292,9 @@ pub fn attention<const NQ: usize, const NK: usize, const D: usize, const DV: usi
 /// assert_eq!(out, whole);
 /// ```
 pub fn attention_rows<const NQ: usize, const NK: usize, const D: usize, const DV: usize>(
-    q: &Matrix<NQ, D>,
-    k: &Matrix<NK, D>,
-    v: &Matrix<NK, DV>,
+    q: &[[f32; D]; NQ],
+    k: &[[f32; D]; NK],
+    v: &[[f32; DV]; NK],
     first_row: usize,
     out_rows: &mut [[f32; DV]],
     options: &Options<'_, NQ, NK>,
@@ -311,15 +322,15 @@ pub fn attention_rows<const NQ: usize, const NK: usize, const D: usize, const DV
 /// assert_eq!(out.rows()[0], [3.0]);
 /// ```
 pub fn attention_weights<const NQ: usize, const NK: usize, const D: usize, const DV: usize>(
-    q: &Matrix<NQ, D>,
-    k: &Matrix<NK, D>,
-    v: &Matrix<NK, DV>,
-    out: &mut Matrix<NQ, DV>,
-    weights: &mut Matrix<NQ, NK>,
+    q: &[[f32; D]; NQ],
+    k: &[[f32; D]; NK],
+    v: &[[f32; DV]; NK],
+    out: &mut [[f32; DV]; NQ],
+    weights: &mut [[f32; NK]; NQ],
     options: &Options<'_, NQ, NK>,
 ) {
     let problem = Dims::problem(q, k, v, options);
-    let (out, weights) = (out.as_mut_slice(), weights.as_mut_slice());
+    let (out, weights) = (out.as_flattened_mut(), weights.as_flattened_mut());
     dispatch!(|s| weights::attend_with_weights(s, &problem, out, weights))
 }
 

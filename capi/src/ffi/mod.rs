@@ -20,6 +20,7 @@
 pub mod attention;
 pub mod kernels;
 pub mod layer;
+pub mod multihead;
 mod panic;
 
 use crate::SdpaStatus;

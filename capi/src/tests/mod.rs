@@ -14,6 +14,7 @@ mod attention;
 mod errors;
 mod kernels;
 mod layer;
+mod multihead;
 
 use crate::{SdpaOptions, SdpaShape};
 use core::ptr;

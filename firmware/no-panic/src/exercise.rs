@@ -14,6 +14,7 @@ use sdpa::kernels::{self, OnlineSoftmax};
 use sdpa::layer::{
     self, CacheMode, DecodeScratch, KvCache, LayerMask, Positions, Rope, Scratch, SelfAttention, Weights,
 };
+use sdpa::multihead::{self, Broadcast, Heads, HeadsMut, Operand, Strides};
 use sdpa::runtime::{self, Bias, Mask, Shape};
 use sdpa::{Alignment, Matrix, Options, Settings, Window};
 
@@ -28,6 +29,9 @@ pub fn everything() {
     const_api::<1, 300, 7, 3>();
     const_api::<5, 2, 1, 1>();
     runtime_calls();
+    multihead_const::<2, 4, 2, 3, 5, 4, 6>();
+    multihead_const::<1, 3, 1, 33, 40, 16, 8>();
+    multihead_runtime();
     layer_calls::<32, 4, 2, 8, 16, 8>();
     layer_calls::<12, 3, 3, 4, 5, 3>();
     bb(sdpa::backend());
@@ -142,7 +146,155 @@ fn const_api<const NQ: usize, const NK: usize, const D: usize, const DV: usize>(
     sdpa::attention_weights(&q, &k, &v, &mut out, &mut weights, &o);
     let rows = bb(&mut out.rows_mut()[..]);
     bb(sdpa::attention_rows(&q, &k, &v, bb(1), rows, &o));
-    bb((&out, &weights));
+    // Borrowed arrays instead of matrices.
+    let (qa, ka, va) = (bb([[0.0f32; D]; NQ]), bb([[0.0f32; D]; NK]), bb([[0.0f32; DV]; NK]));
+    let (mut oa, mut wa) = ([[0.0f32; DV]; NQ], [[0.0f32; NK]; NQ]);
+    sdpa::attention(&qa, &ka, &va, &mut oa, &o);
+    sdpa::attention_weights(&qa, &ka, &va, &mut oa, &mut wa, &o);
+    bb((&out, &weights, &oa, &wa));
+}
+
+/// Strides of opaque values (some may not fit: the strided constructors refuse them).
+fn strides(s: Strides) -> Strides {
+    bb(Strides { batch: bb(s.batch), head: bb(s.head), token: bb(s.token), dim: bb(s.dim) })
+}
+
+/// The const-generic multi-head call on nested arrays and on strided views,
+/// with every option builder chosen opaquely.
+fn multihead_const<
+    const B: usize,
+    const H: usize,
+    const KVH: usize,
+    const NQ: usize,
+    const NK: usize,
+    const D: usize,
+    const DV: usize,
+>() {
+    let q = bb([[[[0.0f32; D]; NQ]; H]; B]);
+    let k = bb([[[[0.0f32; D]; NK]; KVH]; B]);
+    let v = bb([[[[0.0f32; DV]; NK]; KVH]; B]);
+    let (masks, keep) = (bb([[[[true; NK]; NQ]; H]; B]), bb([[[true; NK]; H]; B]));
+    let (biases, key_biases) = (bb([[[[0.0f32; NK]; NQ]; H]; B]), bb([[[0.0f32; NK]; H]; B]));
+    let (batch_masks, batch_keep) = (bb([[[true; NK]; NQ]; B]), bb([[true; NK]; B]));
+    let (batch_biases, batch_key_biases) = (bb([[[0.0f32; NK]; NQ]; B]), bb([[0.0f32; NK]; B]));
+    let slopes = bb([0.5f32; H]);
+    let mut o = multihead::Options::<B, H, NQ, NK>::new();
+    if bb(true) {
+        o = o.with_settings(bb(Settings::default())).scale(bb(0.5)).causal().alignment(bb(Alignment::BottomRight));
+    }
+    if bb(true) {
+        o = o.window(bb(1), bb(2)).alibi(bb(0.25)).alibi_slopes(&slopes);
+    }
+    o = match bb(0u8) {
+        0 => o,
+        1 => o.mask(&masks[0][0]),
+        2 => o.key_mask(&keep[0][0]),
+        3 => o.head_mask(&masks[0]),
+        4 => o.head_key_mask(&keep[0]),
+        5 => o.batch_mask(&batch_masks),
+        6 => o.batch_key_mask(&batch_keep),
+        7 => o.batch_head_mask(&masks),
+        _ => o.batch_head_key_mask(&keep),
+    };
+    o = match bb(0u8) {
+        0 => o,
+        1 => o.bias(&biases[0][0]),
+        2 => o.key_bias(&key_biases[0][0]),
+        3 => o.head_bias(&biases[0]),
+        4 => o.head_key_bias(&key_biases[0]),
+        5 => o.batch_bias(&batch_biases),
+        6 => o.batch_key_bias(&batch_key_biases),
+        7 => o.batch_head_bias(&biases),
+        _ => o.batch_head_key_bias(&key_biases),
+    };
+    bb((o.settings(), o.to_runtime()));
+    let o = bb(o);
+    let mut out = [[[[0.0f32; DV]; NQ]; H]; B];
+    multihead::attention(Heads::bhsd(&q), Heads::bhsd(&k), Heads::bhsd(&v), HeadsMut::bhsd(&mut out), &o);
+    bb(&out);
+
+    let qs = bb([[[[0.0f32; D]; H]; NQ]; B]);
+    let (ks, vs) = (bb([[[[0.0f32; D]; KVH]; NK]; B]), bb([[[[0.0f32; DV]; KVH]; NK]; B]));
+    let mut outs = [[[[0.0f32; DV]; H]; NQ]; B];
+    let view = Heads::bshd(&qs);
+    bb(view.strides());
+    multihead::attention(view, Heads::bshd(&ks), Heads::bshd(&vs), HeadsMut::bshd(&mut outs), &o);
+    bb(&outs);
+
+    let mut buf = [0.0f32; LEN * 8];
+    let data = bb(&mut buf[..]);
+    let Some((input, output)) = data.split_at_mut_checked(bb(LEN * 4)) else { return };
+    let made = (
+        Heads::<B, H, NQ, D>::strided(input, strides(Strides::bshd(NQ, H, D))),
+        Heads::<B, KVH, NK, D>::strided(input, strides(Strides::bhsd(KVH, NK, D))),
+        Heads::<B, KVH, NK, DV>::strided(input, strides(Strides::bhsd(KVH, NK, DV))),
+        HeadsMut::<B, H, NQ, DV>::strided(output, strides(Strides::bshd(NQ, H, DV))),
+    );
+    match made {
+        (Ok(q), Ok(k), Ok(v), Ok(out)) => {
+            bb(out.strides());
+            multihead::attention(q, k, v, out, &o);
+        }
+        (q, ..) => {
+            if let Err(e) = q {
+                let _ = write!(Sink, "{e}");
+            }
+        }
+    }
+}
+
+/// The runtime multi-head call with opaque shape, strides, buffers and options.
+fn multihead_runtime() {
+    use multihead::runtime::{self as mh, View, ViewMut};
+    let (mut q, mut k, mut v, mut out, mut bias) = ([0.0f32; LEN], [0.0; LEN], [0.0; LEN], [0.0; LEN], [0.0; LEN]);
+    let mut keep = [true; LEN];
+    let mut slopes = [0.5f32; 8];
+    let (q, k, v) = (floats(&mut q), floats(&mut k), floats(&mut v));
+    let (out, bias) = (floats(&mut out), floats(&mut bias));
+    let keep = bb(&mut keep[..]);
+    let slopes = bb(&mut slopes[..]);
+    let shape = bb(mh::Shape { batch: 2, q_heads: 4, kv_heads: 2, queries: 3, keys: 5, head_dim: 4, value_dim: 6 });
+    let spread = match bb(0u8) {
+        0 => Broadcast::Shared,
+        1 => Broadcast::PerHead,
+        2 => Broadcast::PerBatch,
+        _ => Broadcast::PerBatchHead,
+    };
+    bb((spread.blocks(bb(2), bb(4)), spread.block_of(bb(1), bb(2), bb(4))));
+    let mut o = mh::Options::new();
+    if bb(true) {
+        o = o.with_settings(bb(Settings::default())).scale(bb(0.5)).causal().alignment(bb(Alignment::TopLeft));
+    }
+    if bb(true) {
+        o = o.window(bb(3), bb(0)).alibi(bb(0.5)).alibi_slopes(slopes);
+    }
+    o = match bb(0u8) {
+        0 => o,
+        1 => o.mask(Mask::PerQuery(keep), spread),
+        _ => o.mask(Mask::PerKey(keep), spread),
+    };
+    o = match bb(0u8) {
+        0 => o,
+        1 => o.bias(Bias::PerQuery(bias), spread),
+        _ => o.bias(Bias::PerKey(bias), spread),
+    };
+    bb(o.settings());
+    let o = bb(o);
+    let r = mh::attention(
+        shape,
+        View::new(q, strides(Strides::bshd(3, 4, 4))),
+        View::new(k, strides(Strides::bhsd(2, 5, 4))),
+        View::new(v, strides(Strides::bhsd(2, 5, 6))),
+        ViewMut::new(out, strides(Strides::bshd(3, 4, 6))),
+        &o,
+    );
+    if let Err(e) = bb(r) {
+        let _ = write!(Sink, "{e}");
+        if let multihead::Error::View(operand, view) = e {
+            bb((operand == Operand::Key, operand.name()));
+            let _ = write!(Sink, "{view}");
+        }
+    }
 }
 
 fn runtime_calls() {

@@ -1,0 +1,574 @@
+//! The const-generic multi-head call: sizes are const parameters of the
+//! views and options, so shapes that disagree do not compile.
+
+use super::check::{self, Extents};
+use super::lower::{self, Call};
+use super::runtime::{self, Shape, View, ViewMut};
+use super::{Broadcast, Strides, ViewError};
+use crate::attention::choose;
+use crate::options::{Bias, Mask};
+use crate::simd::dispatch;
+use crate::{Alignment, Settings};
+
+/// `B` batch entries of `H` heads of `N` rows of `D` elements of type `T`,
+/// read in place from a slice: the const-generic input view.
+///
+/// Made from a nested array in BHSD or BSHD order (infallible, no copy), or
+/// from a slice and [`Strides`] (checked once, here).
+///
+/// ```
+/// use sdpa::multihead::{Heads, Strides};
+/// let bhsd = [[[[1.0f32; 4]; 3]; 2]; 1]; // [batch 1][heads 2][tokens 3][dim 4]
+/// let a = Heads::bhsd(&bhsd);
+/// let b = Heads::<1, 2, 3, 4>::strided(bhsd.as_flattened().as_flattened().as_flattened(), Strides::bhsd(2, 3, 4)).unwrap();
+/// assert_eq!(a.strides(), b.strides());
+/// ```
+#[derive(Debug)]
+pub struct Heads<'a, const B: usize, const H: usize, const N: usize, const D: usize, T = f32> {
+    data: &'a [T],
+    strides: Strides,
+}
+
+impl<const B: usize, const H: usize, const N: usize, const D: usize, T> Clone for Heads<'_, B, H, N, D, T> {
+    fn clone(&self) -> Self {
+        *self
+    }
+}
+
+impl<const B: usize, const H: usize, const N: usize, const D: usize, T> Copy for Heads<'_, B, H, N, D, T> {}
+
+const fn extents(b: usize, h: usize, n: usize, d: usize) -> Extents {
+    Extents { batch: b, heads: h, tokens: n, width: d }
+}
+
+impl<'a, const B: usize, const H: usize, const N: usize, const D: usize, T> Heads<'a, B, H, N, D, T> {
+    /// `[batch][head][token][dim]`: PyTorch's layout.
+    ///
+    /// ```
+    /// let q = [[[[0.0f32; 8]; 16]; 4]; 2]; // B 2, H 4, N 16, D 8
+    /// let view = sdpa::multihead::Heads::bhsd(&q);
+    /// assert_eq!(view.strides(), sdpa::multihead::Strides::bhsd(4, 16, 8));
+    /// ```
+    pub const fn bhsd(tensor: &'a [[[[T; D]; N]; H]; B]) -> Self {
+        Heads { data: tensor.as_flattened().as_flattened().as_flattened(), strides: Strides::bhsd(H, N, D) }
+    }
+
+    /// `[batch][token][head][dim]`: a projection's output split into heads.
+    /// For a single sequence, `core::array::from_ref(&x)` makes the batch axis.
+    ///
+    /// ```
+    /// let x = [[[0.0f32; 8]; 4]; 16]; // [tokens 16][heads 4][dim 8]
+    /// let view = sdpa::multihead::Heads::bshd(core::array::from_ref(&x));
+    /// assert_eq!(view.strides(), sdpa::multihead::Strides::bshd(16, 4, 8));
+    /// ```
+    pub const fn bshd(tensor: &'a [[[[T; D]; H]; N]; B]) -> Self {
+        Heads { data: tensor.as_flattened().as_flattened().as_flattened(), strides: Strides::bshd(N, H, D) }
+    }
+
+    /// Any layout: `data` with `strides`, checked against the
+    /// [rules for views](super#rules-for-views).
+    ///
+    /// ```
+    /// use sdpa::multihead::{Heads, Strides, ViewError};
+    /// // Q of a fused QKV projection: [tokens 5][q, k, v][heads 2][dim 4].
+    /// let qkv = [[[[0.5f32; 4]; 2]; 3]; 5];
+    /// let flat = qkv.as_flattened().as_flattened().as_flattened();
+    /// let fused = Strides { batch: 0, head: 4, token: 3 * 2 * 4, dim: 1 };
+    /// let q = Heads::<1, 2, 5, 4>::strided(flat, fused).unwrap();
+    /// let k = Heads::<1, 2, 5, 4>::strided(&flat[8..], fused).unwrap();
+    /// let too_far = Heads::<1, 2, 5, 4>::strided(&flat[17..], fused);
+    /// assert_eq!(too_far.unwrap_err(), ViewError::OutOfBounds);
+    /// # let _ = (q, k);
+    /// ```
+    pub fn strided(data: &'a [T], strides: Strides) -> Result<Self, ViewError> {
+        check::input(extents(B, H, N, D), strides, data.len())?;
+        Ok(Heads { data, strides })
+    }
+
+    /// The view's strides.
+    ///
+    /// ```
+    /// let k = [[[[0.0f32; 2]; 3]; 1]; 1];
+    /// assert_eq!(sdpa::multihead::Heads::bhsd(&k).strides().token, 2);
+    /// ```
+    pub const fn strides(&self) -> Strides {
+        self.strides
+    }
+}
+
+/// `B` batch entries of `H` heads of `N` rows of `D` `f32`, written in
+/// place: the const-generic output view. Only its rows are written.
+///
+/// ```
+/// use sdpa::multihead::{HeadsMut, Strides, ViewError};
+/// let mut out = [[[[0.0f32; 4]; 2]; 3]; 1]; // [batch][tokens 3][heads 2][dim 4]
+/// assert_eq!(HeadsMut::bshd(&mut out).strides(), Strides::bshd(3, 2, 4));
+/// // Heads that would write over one another are refused.
+/// let flat = out.as_flattened_mut().as_flattened_mut().as_flattened_mut();
+/// let overlapping = Strides { batch: 0, head: 2, token: 8, dim: 1 };
+/// assert_eq!(HeadsMut::<1, 2, 3, 4>::strided(flat, overlapping).unwrap_err(), ViewError::Overlap);
+/// ```
+#[derive(Debug)]
+pub struct HeadsMut<'a, const B: usize, const H: usize, const N: usize, const D: usize> {
+    data: &'a mut [f32],
+    strides: Strides,
+}
+
+impl<'a, const B: usize, const H: usize, const N: usize, const D: usize> HeadsMut<'a, B, H, N, D> {
+    /// `[batch][head][token][dim]`: PyTorch's layout.
+    ///
+    /// ```
+    /// let mut out = [[[[0.0f32; 8]; 16]; 4]; 2];
+    /// let view = sdpa::multihead::HeadsMut::bhsd(&mut out);
+    /// assert_eq!(view.strides().head, 16 * 8);
+    /// ```
+    pub const fn bhsd(tensor: &'a mut [[[[f32; D]; N]; H]; B]) -> Self {
+        let data = tensor.as_flattened_mut().as_flattened_mut().as_flattened_mut();
+        HeadsMut { data, strides: Strides::bhsd(H, N, D) }
+    }
+
+    /// `[batch][token][head][dim]`: what the output projection reads as
+    /// `[tokens, heads·dim]`.
+    ///
+    /// ```
+    /// let mut out = [[[[0.0f32; 8]; 4]; 16]; 1];
+    /// let view = sdpa::multihead::HeadsMut::bshd(&mut out);
+    /// assert_eq!(view.strides().token, 4 * 8);
+    /// ```
+    pub const fn bshd(tensor: &'a mut [[[[f32; D]; H]; N]; B]) -> Self {
+        let data = tensor.as_flattened_mut().as_flattened_mut().as_flattened_mut();
+        HeadsMut { data, strides: Strides::bshd(N, H, D) }
+    }
+
+    /// Any layout whose rows are disjoint: `data` with `strides`, checked
+    /// against the [rules for views](super#rules-for-views).
+    ///
+    /// ```
+    /// use sdpa::multihead::{HeadsMut, Strides};
+    /// // [tokens 3][heads 2][dim 4] with 2 floats of padding after each token.
+    /// let mut buffer = [f32::NAN; 3 * 10];
+    /// let padded = Strides { batch: 0, head: 4, token: 10, dim: 1 };
+    /// let out = HeadsMut::<1, 2, 3, 4>::strided(&mut buffer, padded).unwrap();
+    /// # let _ = out;
+    /// ```
+    pub fn strided(data: &'a mut [f32], strides: Strides) -> Result<Self, ViewError> {
+        check::output(extents(B, H, N, D), strides, data.len())?;
+        Ok(HeadsMut { data, strides })
+    }
+
+    /// The view's strides.
+    ///
+    /// ```
+    /// let mut out = [[[[0.0f32; 2]; 3]; 1]; 1];
+    /// assert_eq!(sdpa::multihead::HeadsMut::bhsd(&mut out).strides().token, 2);
+    /// ```
+    pub const fn strides(&self) -> Strides {
+        self.strides
+    }
+}
+
+/// Options of the const-generic multi-head call, typed by the batch `B`,
+/// query heads `H`, queries `NQ` and keys `NK`, so masks, biases and slopes
+/// of the wrong size do not compile.
+///
+/// Settings (scale, causal, alignment, window, one ALiBi slope) apply to
+/// every head. A mask or bias is given for every (batch entry, head), per
+/// head, per batch entry or per both, each as an `NQ × NK` matrix or one
+/// row of `NK` shared by the queries; a later mask replaces an earlier one,
+/// and so does a bias.
+///
+/// ```
+/// use sdpa::multihead::Options;
+/// let padding = [[true, true, false], [true, true, true]]; // batch 2, 3 keys
+/// let o = Options::<2, 4, 3, 3>::new().causal().batch_key_mask(&padding);
+/// assert!(o.settings().causal);
+/// ```
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub struct Options<'a, const B: usize, const H: usize, const NQ: usize, const NK: usize> {
+    inner: runtime::Options<'a>,
+}
+
+impl<'a, const B: usize, const H: usize, const NQ: usize, const NK: usize> Options<'a, B, H, NQ, NK> {
+    /// No mask, no bias, scale `1/√D`.
+    ///
+    /// ```
+    /// let o = sdpa::multihead::Options::<1, 2, 3, 4>::new();
+    /// assert_eq!(o.settings(), sdpa::Settings::default());
+    /// ```
+    pub const fn new() -> Self {
+        Options { inner: runtime::Options::new() }
+    }
+
+    /// The same options for [`runtime::attention`].
+    ///
+    /// ```
+    /// let o = sdpa::multihead::Options::<1, 2, 3, 4>::new().causal();
+    /// assert!(o.to_runtime().settings().causal);
+    /// ```
+    pub const fn to_runtime(self) -> runtime::Options<'a> {
+        self.inner
+    }
+
+    /// Replaces all settings at once.
+    ///
+    /// ```
+    /// let s = sdpa::Settings { causal: true, ..Default::default() };
+    /// assert_eq!(sdpa::multihead::Options::<1, 1, 1, 1>::new().with_settings(s).settings(), s);
+    /// ```
+    pub const fn with_settings(self, settings: Settings) -> Self {
+        Options { inner: self.inner.with_settings(settings) }
+    }
+
+    /// The current settings.
+    ///
+    /// ```
+    /// assert_eq!(sdpa::multihead::Options::<1, 1, 1, 1>::new().scale(2.0).settings().scale, Some(2.0));
+    /// ```
+    pub const fn settings(&self) -> Settings {
+        self.inner.settings()
+    }
+
+    /// Multiplies `q·k` by `scale` instead of `1/√D`.
+    ///
+    /// ```
+    /// assert_eq!(sdpa::multihead::Options::<1, 1, 1, 1>::new().scale(0.5).settings().scale, Some(0.5));
+    /// ```
+    pub const fn scale(self, scale: f32) -> Self {
+        Options { inner: self.inner.scale(scale) }
+    }
+
+    /// Causal mask in every head (top-left by default, as PyTorch's `is_causal`).
+    ///
+    /// ```
+    /// assert!(sdpa::multihead::Options::<1, 2, 4, 4>::new().causal().settings().causal);
+    /// ```
+    pub const fn causal(self) -> Self {
+        Options { inner: self.inner.causal() }
+    }
+
+    /// How queries align with keys for causal, window and ALiBi.
+    ///
+    /// ```
+    /// use sdpa::Alignment;
+    /// let o = sdpa::multihead::Options::<1, 2, 1, 8>::new().causal().alignment(Alignment::BottomRight);
+    /// assert_eq!(o.settings().alignment, Alignment::BottomRight);
+    /// ```
+    pub const fn alignment(self, alignment: Alignment) -> Self {
+        Options { inner: self.inner.alignment(alignment) }
+    }
+
+    /// Local window in every head: query `i` sees keys in `[p(i) − left, p(i) + right]`.
+    ///
+    /// ```
+    /// let o = sdpa::multihead::Options::<1, 2, 8, 8>::new().causal().window(3, 0);
+    /// assert_eq!(o.settings().window, Some(sdpa::Window { left: 3, right: 0 }));
+    /// ```
+    pub const fn window(self, left: usize, right: usize) -> Self {
+        Options { inner: self.inner.window(left, right) }
+    }
+
+    /// ALiBi with the same slope in every head.
+    ///
+    /// ```
+    /// assert_eq!(sdpa::multihead::Options::<1, 2, 2, 2>::new().alibi(0.5).settings().alibi_slope, Some(0.5));
+    /// ```
+    pub const fn alibi(self, slope: f32) -> Self {
+        Options { inner: self.inner.alibi(slope) }
+    }
+
+    /// ALiBi with slope `slopes[h]` in query head `h` (replaces a single slope).
+    ///
+    /// ```
+    /// const SLOPES: [f32; 8] = sdpa::layer::alibi_slopes::<8>();
+    /// let o = sdpa::multihead::Options::<1, 8, 4, 4>::new().causal().alibi_slopes(&SLOPES);
+    /// # let _ = o;
+    /// ```
+    pub const fn alibi_slopes(self, slopes: &'a [f32; H]) -> Self {
+        Options { inner: self.inner.alibi_slopes(slopes) }
+    }
+
+    const fn with_mask(self, mask: Mask<'a>, spread: Broadcast) -> Self {
+        Options { inner: self.inner.mask(mask, spread) }
+    }
+
+    const fn with_bias(self, bias: Bias<'a>, spread: Broadcast) -> Self {
+        Options { inner: self.inner.bias(bias, spread) }
+    }
+
+    /// Boolean mask (`true` = attend) for every batch entry and head.
+    ///
+    /// ```
+    /// let mask = [[true, false], [true, true]];
+    /// let o = sdpa::multihead::Options::<2, 4, 2, 2>::new().mask(&mask);
+    /// # let _ = o;
+    /// ```
+    pub const fn mask(self, mask: &'a [[bool; NK]; NQ]) -> Self {
+        self.with_mask(Mask::PerQuery(mask.as_flattened()), Broadcast::Shared)
+    }
+
+    /// Key mask for every batch entry, head and query.
+    ///
+    /// ```
+    /// let keep = [true, true, false];
+    /// let o = sdpa::multihead::Options::<2, 4, 5, 3>::new().key_mask(&keep);
+    /// # let _ = o;
+    /// ```
+    pub const fn key_mask(self, keep: &'a [bool; NK]) -> Self {
+        self.with_mask(Mask::PerKey(keep), Broadcast::Shared)
+    }
+
+    /// One `NQ × NK` mask per query head, shared by the batch entries.
+    ///
+    /// ```
+    /// let masks = [[[true, false]; 2], [[true, true]; 2]]; // 2 heads of 2 × 2
+    /// let o = sdpa::multihead::Options::<3, 2, 2, 2>::new().head_mask(&masks);
+    /// # let _ = o;
+    /// ```
+    pub const fn head_mask(self, masks: &'a [[[bool; NK]; NQ]; H]) -> Self {
+        self.with_mask(Mask::PerQuery(masks.as_flattened().as_flattened()), Broadcast::PerHead)
+    }
+
+    /// One key mask per query head, shared by the batch entries and queries.
+    ///
+    /// ```
+    /// let keep = [[true, false], [false, true]]; // 2 heads × 2 keys
+    /// let o = sdpa::multihead::Options::<1, 2, 3, 2>::new().head_key_mask(&keep);
+    /// # let _ = o;
+    /// ```
+    pub const fn head_key_mask(self, keep: &'a [[bool; NK]; H]) -> Self {
+        self.with_mask(Mask::PerKey(keep.as_flattened()), Broadcast::PerHead)
+    }
+
+    /// One `NQ × NK` mask per batch entry, shared by its heads (PyTorch's
+    /// `(B, 1, L, S)` mask).
+    ///
+    /// ```
+    /// let masks = [[[true, true], [false, true]]; 3]; // batch 3 of 2 × 2
+    /// let o = sdpa::multihead::Options::<3, 4, 2, 2>::new().batch_mask(&masks);
+    /// # let _ = o;
+    /// ```
+    pub const fn batch_mask(self, masks: &'a [[[bool; NK]; NQ]; B]) -> Self {
+        self.with_mask(Mask::PerQuery(masks.as_flattened().as_flattened()), Broadcast::PerBatch)
+    }
+
+    /// One key mask per batch entry, shared by its heads and queries: the
+    /// key padding mask (Hugging Face's `attention_mask`).
+    ///
+    /// ```
+    /// let keep = [[true, true, true], [true, false, false]]; // the second sequence has 1 token
+    /// let o = sdpa::multihead::Options::<2, 4, 3, 3>::new().batch_key_mask(&keep);
+    /// # let _ = o;
+    /// ```
+    pub const fn batch_key_mask(self, keep: &'a [[bool; NK]; B]) -> Self {
+        self.with_mask(Mask::PerKey(keep.as_flattened()), Broadcast::PerBatch)
+    }
+
+    /// One `NQ × NK` mask per batch entry and query head.
+    ///
+    /// ```
+    /// let masks = [[[[true; 2]; 2]; 3]; 2]; // batch 2, heads 3, 2 × 2
+    /// let o = sdpa::multihead::Options::<2, 3, 2, 2>::new().batch_head_mask(&masks);
+    /// # let _ = o;
+    /// ```
+    pub const fn batch_head_mask(self, masks: &'a [[[[bool; NK]; NQ]; H]; B]) -> Self {
+        let flat = masks.as_flattened().as_flattened().as_flattened();
+        self.with_mask(Mask::PerQuery(flat), Broadcast::PerBatchHead)
+    }
+
+    /// One key mask per batch entry and query head.
+    ///
+    /// ```
+    /// let keep = [[[true, false]; 3]; 2]; // batch 2, heads 3, 2 keys
+    /// let o = sdpa::multihead::Options::<2, 3, 4, 2>::new().batch_head_key_mask(&keep);
+    /// # let _ = o;
+    /// ```
+    pub const fn batch_head_key_mask(self, keep: &'a [[[bool; NK]; H]; B]) -> Self {
+        self.with_mask(Mask::PerKey(keep.as_flattened().as_flattened()), Broadcast::PerBatchHead)
+    }
+
+    /// Additive mask for every batch entry and head; `−∞` masks its key.
+    ///
+    /// ```
+    /// let bias = [[0.0, f32::NEG_INFINITY], [0.0, 0.0]];
+    /// let o = sdpa::multihead::Options::<1, 2, 2, 2>::new().bias(&bias);
+    /// # let _ = o;
+    /// ```
+    pub const fn bias(self, bias: &'a [[f32; NK]; NQ]) -> Self {
+        self.with_bias(Bias::PerQuery(bias.as_flattened()), Broadcast::Shared)
+    }
+
+    /// Additive per-key bias for every batch entry, head and query.
+    ///
+    /// ```
+    /// let bias = [0.0, -1.0, f32::NEG_INFINITY];
+    /// let o = sdpa::multihead::Options::<1, 2, 4, 3>::new().key_bias(&bias);
+    /// # let _ = o;
+    /// ```
+    pub const fn key_bias(self, bias: &'a [f32; NK]) -> Self {
+        self.with_bias(Bias::PerKey(bias), Broadcast::Shared)
+    }
+
+    /// One `NQ × NK` bias per query head (a relative position bias, T5's).
+    ///
+    /// ```
+    /// let bias = [[[0.0, -1.0]; 2], [[-1.0, 0.0]; 2]]; // 2 heads of 2 × 2
+    /// let o = sdpa::multihead::Options::<1, 2, 2, 2>::new().head_bias(&bias);
+    /// # let _ = o;
+    /// ```
+    pub const fn head_bias(self, bias: &'a [[[f32; NK]; NQ]; H]) -> Self {
+        self.with_bias(Bias::PerQuery(bias.as_flattened().as_flattened()), Broadcast::PerHead)
+    }
+
+    /// One per-key bias per query head.
+    ///
+    /// ```
+    /// let bias = [[0.0, -0.5], [-0.5, 0.0]]; // 2 heads × 2 keys
+    /// let o = sdpa::multihead::Options::<1, 2, 3, 2>::new().head_key_bias(&bias);
+    /// # let _ = o;
+    /// ```
+    pub const fn head_key_bias(self, bias: &'a [[f32; NK]; H]) -> Self {
+        self.with_bias(Bias::PerKey(bias.as_flattened()), Broadcast::PerHead)
+    }
+
+    /// One `NQ × NK` bias per batch entry (PyTorch's `(B, 1, L, S)` float mask,
+    /// what Hugging Face passes to SDPA).
+    ///
+    /// ```
+    /// let bias = [[[0.0, f32::NEG_INFINITY], [0.0, 0.0]]; 2]; // batch 2 of 2 × 2
+    /// let o = sdpa::multihead::Options::<2, 4, 2, 2>::new().batch_bias(&bias);
+    /// # let _ = o;
+    /// ```
+    pub const fn batch_bias(self, bias: &'a [[[f32; NK]; NQ]; B]) -> Self {
+        self.with_bias(Bias::PerQuery(bias.as_flattened().as_flattened()), Broadcast::PerBatch)
+    }
+
+    /// One per-key bias per batch entry.
+    ///
+    /// ```
+    /// let bias = [[0.0, 0.0, f32::NEG_INFINITY], [0.0; 3]];
+    /// let o = sdpa::multihead::Options::<2, 4, 1, 3>::new().batch_key_bias(&bias);
+    /// # let _ = o;
+    /// ```
+    pub const fn batch_key_bias(self, bias: &'a [[f32; NK]; B]) -> Self {
+        self.with_bias(Bias::PerKey(bias.as_flattened()), Broadcast::PerBatch)
+    }
+
+    /// One `NQ × NK` bias per batch entry and query head.
+    ///
+    /// ```
+    /// let bias = [[[[0.0; 2]; 2]; 3]; 2]; // batch 2, heads 3, 2 × 2
+    /// let o = sdpa::multihead::Options::<2, 3, 2, 2>::new().batch_head_bias(&bias);
+    /// # let _ = o;
+    /// ```
+    pub const fn batch_head_bias(self, bias: &'a [[[[f32; NK]; NQ]; H]; B]) -> Self {
+        let flat = bias.as_flattened().as_flattened().as_flattened();
+        self.with_bias(Bias::PerQuery(flat), Broadcast::PerBatchHead)
+    }
+
+    /// One per-key bias per batch entry and query head.
+    ///
+    /// ```
+    /// let bias = [[[0.0, -1.0]; 3]; 2]; // batch 2, heads 3, 2 keys
+    /// let o = sdpa::multihead::Options::<2, 3, 4, 2>::new().batch_head_key_bias(&bias);
+    /// # let _ = o;
+    /// ```
+    pub const fn batch_head_key_bias(self, bias: &'a [[[f32; NK]; H]; B]) -> Self {
+        self.with_bias(Bias::PerKey(bias.as_flattened().as_flattened()), Broadcast::PerBatchHead)
+    }
+}
+
+/// Compile-time checks of a multi-head shape.
+struct Sizes<
+    const B: usize,
+    const H: usize,
+    const KVH: usize,
+    const NQ: usize,
+    const NK: usize,
+    const D: usize,
+    const DV: usize,
+>;
+
+impl<
+    const B: usize,
+    const H: usize,
+    const KVH: usize,
+    const NQ: usize,
+    const NK: usize,
+    const D: usize,
+    const DV: usize,
+> Sizes<B, H, KVH, NQ, NK, D, DV>
+{
+    const CHECK: () = {
+        assert!(
+            B > 0 && H > 0 && KVH > 0 && NQ > 0 && NK > 0 && D > 0 && DV > 0,
+            "sdpa::multihead: B, H, KVH, NQ, NK, D and DV must all be non-zero"
+        );
+        assert!(KVH > 0 && H.is_multiple_of(KVH), "sdpa::multihead: KVH must divide H");
+    };
+}
+
+/// Multi-head attention with sizes in the types: for every batch entry `b`
+/// and query head `h`, `out[b, h] = attention(q[b, h], k[b, g], v[b, g])`
+/// with kv head `g = h / (H / KVH)` (PyTorch's `enable_gqa`; `KVH = 1` is
+/// MQA). Each (b, h) gives the same bits as [`crate::attention`] on that
+/// head's rows; see the [module docs](super) for layouts, masks and ALiBi.
+///
+/// ```
+/// use sdpa::multihead::{self, Heads, HeadsMut, Options};
+/// // A single sequence in [tokens, heads, dim] layout: 3 tokens, 2 heads of 2.
+/// let x = [[[1.0f32, 0.0], [0.0, 1.0]], [[0.0, 1.0], [1.0, 0.0]], [[1.0, 1.0], [1.0, 1.0]]];
+/// let x = core::array::from_ref(&x);
+/// let mut out = [[[[0.0f32; 2]; 2]; 3]; 1];
+/// let view = Heads::bshd(x);
+/// multihead::attention(view, view, view, HeadsMut::bshd(&mut out), &Options::new().causal());
+/// assert_eq!(out[0][0], x[0][0]); // token 0 of each head sees only itself
+/// ```
+///
+/// Sizes that disagree do not compile (here, K has another head dimension):
+///
+/// ```compile_fail
+/// use sdpa::multihead::{self, Heads, HeadsMut, Options};
+/// let (q, k) = ([[[[0.0f32; 4]; 3]; 2]; 1], [[[[0.0f32; 5]; 3]; 2]; 1]);
+/// let mut out = [[[[0.0f32; 4]; 3]; 2]; 1];
+/// multihead::attention(Heads::bhsd(&q), Heads::bhsd(&k), Heads::bhsd(&q), HeadsMut::bhsd(&mut out), &Options::new());
+/// ```
+///
+/// nor do kv heads that do not divide the query heads:
+///
+/// ```compile_fail
+/// use sdpa::multihead::{self, Heads, HeadsMut, Options};
+/// let (q, kv) = ([[[[0.0f32; 4]; 3]; 3]; 1], [[[[0.0f32; 4]; 3]; 2]; 1]); // 3 query heads, 2 kv heads
+/// let mut out = [[[[0.0f32; 4]; 3]; 3]; 1];
+/// multihead::attention(Heads::bhsd(&q), Heads::bhsd(&kv), Heads::bhsd(&kv), HeadsMut::bhsd(&mut out), &Options::new());
+/// ```
+pub fn attention<
+    const B: usize,
+    const H: usize,
+    const KVH: usize,
+    const NQ: usize,
+    const NK: usize,
+    const D: usize,
+    const DV: usize,
+>(
+    q: Heads<'_, B, H, NQ, D>,
+    k: Heads<'_, B, KVH, NK, D>,
+    v: Heads<'_, B, KVH, NK, DV>,
+    out: HeadsMut<'_, B, H, NQ, DV>,
+    options: &Options<'_, B, H, NQ, NK>,
+) {
+    let () = Sizes::<B, H, KVH, NQ, NK, D, DV>::CHECK;
+    let shape = Shape { batch: B, q_heads: H, kv_heads: KVH, queries: NQ, keys: NK, head_dim: D, value_dim: DV };
+    let call = Call {
+        shape,
+        q: View::new(q.data, q.strides),
+        k: View::new(k.data, k.strides),
+        v: View::new(v.data, v.strides),
+        out: ViewMut::new(out.data, out.strides),
+        options: options.inner,
+    };
+    dispatch!(|s| lower::each_head(
+        call,
+        #[inline(always)]
+        |problem, rows| choose::attend_rows_const::<_, _, NK, D, DV>(s, problem, 0, rows)
+    ))
+}
