@@ -48,7 +48,7 @@ fn accepts<const L: usize, S: Simd<L>>(engine: Engine, problem: &Problem<'_>, ti
         // The portable backend keeps the row engine: less stack and code.
         Engine::Tiled => S::REGISTERS >= 16 && !needs.per_key && problem.d <= tiled::MAX_D,
         // Its tiles are sized for the portable backend's registers.
-        Engine::Lanes => S::REGISTERS < 16 && !needs.per_key,
+        Engine::Lanes => S::REGISTERS < 16 && !needs.per_key && lanes::fits::<L>(problem.d, problem.dv),
         Engine::Rows => true,
     }
 }

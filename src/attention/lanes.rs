@@ -16,17 +16,18 @@
 //! - the online softmax per lane, in natural units ([`super::logits`]);
 //! - `P·V` one output vector at a time for the four queries: per key one
 //!   loaded V vector times the four weights. The keys every lane sees go
-//!   through that loop; the few a lane may not see (the edges), and value
-//!   columns past the last whole vector, go through a compact scalar loop
-//!   that folds a key into a lane only if the lane sees it, so a V row a
-//!   query may not see cannot reach it.
+//!   through that loop; the few a lane may not see (the edges) through an
+//!   out-of-line loop that folds a key into a lane only if the lane sees
+//!   it, so a V row a query may not see cannot reach it.
 //!
+//! Head and value dimensions are multiples of four ([`fits`]; other shapes
+//! run on the row engine): no tail code, which keeps one instance small.
 //! Each output element gets the same operations in the same order whatever
 //! the loop: `a = out·rescale` (or 0 in the first block), then `a = w·v + a`
 //! for each key it sees, in ascending order. Each lane's operations are its
 //! own and the key blocks absolute, so any split into row ranges gives the
 //! same bits. Code size matters here (one instance is the whole engine on a
-//! Cortex-M): the rare paths are out of line and scalar.
+//! Cortex-M): the rare paths are out of line.
 
 use super::logits::exp_shifted;
 use super::problem::{OutRows, Problem, Rows};
@@ -41,7 +42,14 @@ const KEYS: usize = 16;
 /// maximum (exponentiated with the block's scores).
 const SLOTS: usize = KEYS + 4;
 
-/// Output rows `first_row ..` into `out`, as many as it holds and `nq` allows.
+/// Whether the engine takes these head and value dimensions on backend
+/// `L` (it has no tail code).
+pub(crate) const fn fits<const L: usize>(d: usize, dv: usize) -> bool {
+    d.is_multiple_of(4) && dv.is_multiple_of(L)
+}
+
+/// Output rows `first_row ..` into `out`, as many as it holds and `nq`
+/// allows (the caller checked [`fits`]).
 #[inline(always)]
 pub(crate) fn attend<const L: usize, S: Simd<L>>(s: S, problem: &Problem<'_>, first_row: usize, out: OutRows<'_>) {
     let rows = out.len().min(problem.nq.saturating_sub(first_row));
@@ -49,9 +57,10 @@ pub(crate) fn attend<const L: usize, S: Simd<L>>(s: S, problem: &Problem<'_>, fi
     // `max(1)`: chunk sizes the optimizer sees are non-zero (no panic path).
     let blocks = out.data.chunks_mut(QUERIES.saturating_mul(stride).max(1)).take(rows.div_ceil(QUERIES));
     let scale = problem.scale();
+    let mut slots = [[f32::NEG_INFINITY; L]; SLOTS];
     for (b, data) in blocks.enumerate() {
         let n = QUERIES.min(rows - b * QUERIES);
-        attend_block(s, problem, scale, first_row + b * QUERIES, n, OutRows { data, stride, width });
+        attend_block(s, problem, scale, first_row + b * QUERIES, n, &mut slots, OutRows { data, stride, width });
     }
 }
 
@@ -60,6 +69,15 @@ pub(crate) fn attend<const L: usize, S: Simd<L>>(s: S, problem: &Problem<'_>, fi
 #[inline(always)]
 fn row_from<'a>(rows: &Rows<'a>, i: usize) -> &'a [f32] {
     rows.data.get(i.wrapping_mul(rows.stride)..).unwrap_or_default()
+}
+
+/// Keeps the loop it is called in rolled: an empty `black_box` is an
+/// inline-assembly call, and LLVM does not unroll loops with calls (its
+/// runtime unrolling on Cortex-M, at opt-level 3, would multiply the size
+/// of these rarely run loops several times over). Costs no instruction.
+#[inline(always)]
+fn rolled() {
+    core::hint::black_box(());
 }
 
 /// `[a, b, c, d]` in the first lanes of an `L`-lane array (zeros after).
@@ -123,7 +141,7 @@ impl<const L: usize> Start<'_, L> {
     }
 }
 
-/// `n` output rows (`out`) of queries `first ..`.
+/// `n` output rows (`out`) of queries `first ..` (`slots`: scratch).
 #[inline(never)]
 fn attend_block<const L: usize, S: Simd<L>>(
     s: S,
@@ -131,6 +149,7 @@ fn attend_block<const L: usize, S: Simd<L>>(
     scale: f32,
     first: usize,
     n: usize,
+    slots: &mut [[f32; L]; SLOTS],
     mut out: OutRows<'_>,
 ) {
     // Not inlined (shared by every problem shape): re-enters the backend.
@@ -144,39 +163,18 @@ fn attend_block<const L: usize, S: Simd<L>>(
             let scale = s.splat(scale);
             let mut max = s.splat(f32::NEG_INFINITY);
             let mut sum = s.zero();
-            let mut slots = [[f32::NEG_INFINITY; L]; SLOTS];
             let mut first_block = true;
             let mut block_start = ranges.union.start - ranges.union.start % KEYS;
             while block_start < ranges.union.end {
                 let keys = block_start.max(ranges.union.start)..ranges.union.end.min(block_start + KEYS);
                 let n = keys.len();
-                score_block(s, problem, &q, keys.clone(), scale, &mut slots);
+                score_block(s, problem, &q, keys.clone(), scale, slots);
                 let whole = ranges.common.start <= keys.start && keys.end <= ranges.common.end;
                 if !whole {
-                    mask_edges(&ranges, keys.clone(), &mut slots);
+                    mask_edges(&ranges, keys.clone(), slots);
                 }
-                // The online softmax, lane by lane: the old maximum goes
-                // through the same exponential as the block's scores.
-                let block = slots.get(..n).unwrap_or_default();
-                let block_max = block.iter().fold(s.splat(f32::NEG_INFINITY), |m, x| s.max(s.load(x), m));
-                let new_max = s.max(block_max, max);
-                let shift = s.zero_if_neg_inf(new_max);
-                if let Some(slot) = slots.get_mut(n) {
-                    s.store(max, slot);
-                }
-                let mut block_sum = s.zero();
-                for (i, x) in slots.iter_mut().enumerate().take(n + 1) {
-                    let w = exp_shifted(s, s.load(x), shift);
-                    if i < n {
-                        block_sum = block_sum + w;
-                    }
-                    s.store(w, x);
-                }
-                let old = slots.get(n).map_or(s.zero(), |x| s.load(x));
-                let rescale = s.select_eq(new_max, max, s.splat(1.0), old);
-                sum = sum * rescale + block_sum;
-                max = new_max;
-                let rescale = s.to_array(rescale);
+                let rescale;
+                (max, sum, rescale) = softmax_block(s, slots, n, max, sum);
                 let start = if first_block { Start::Zero } else { Start::Rescale(&rescale) };
                 let weights = slots.get(..n).unwrap_or_default();
                 accumulate(s, &problem.v, &ranges, keys.start, weights, start, &mut out);
@@ -185,8 +183,51 @@ fn attend_block<const L: usize, S: Simd<L>>(
             }
             let sums = s.to_array(sum);
             for (row, &l) in out.iter_mut().zip(&sums) {
+                rolled();
                 finish(row, l);
             }
+        },
+    )
+}
+
+/// The online softmax step of a block of `n` scores (lanes = queries),
+/// rewriting them to their weights; from the running maximum and sum, the
+/// new ones and the factor for what was accumulated before. The old
+/// maximum goes through the same exponential as the block's scores (in the
+/// slot after them).
+#[inline(never)]
+fn softmax_block<const L: usize, S: Simd<L>>(
+    s: S,
+    slots: &mut [[f32; L]; SLOTS],
+    n: usize,
+    max: S::V,
+    sum: S::V,
+) -> (S::V, S::V, [f32; L]) {
+    s.vectorize(
+        #[inline(always)]
+        || {
+            let block = slots.get(..n).unwrap_or_default();
+            let block_max = block.iter().fold(s.splat(f32::NEG_INFINITY), |m, x| {
+                rolled();
+                s.max(s.load(x), m)
+            });
+            let new_max = s.max(block_max, max);
+            let shift = s.zero_if_neg_inf(new_max);
+            if let Some(slot) = slots.get_mut(n) {
+                s.store(max, slot);
+            }
+            let mut block_sum = s.zero();
+            for (i, x) in slots.iter_mut().enumerate().take(n + 1) {
+                rolled();
+                let w = exp_shifted(s, s.load(x), shift);
+                if i < n {
+                    block_sum = block_sum + w;
+                }
+                s.store(w, x);
+            }
+            let old = slots.get(n).map_or(s.zero(), |x| s.load(x));
+            let rescale = s.select_eq(new_max, max, s.splat(1.0), old);
+            (new_max, sum * rescale + block_sum, s.to_array(rescale))
         },
     )
 }
@@ -194,7 +235,7 @@ fn attend_block<const L: usize, S: Simd<L>>(
 /// Scaled scores of `keys`, one slot per key (lanes = queries), in tiles of
 /// four keys (the last tile repeats the block's last key and spills into
 /// the slots after the block).
-#[inline(always)]
+#[inline(never)]
 fn score_block<const L: usize, S: Simd<L>>(
     s: S,
     problem: &Problem<'_>,
@@ -203,16 +244,21 @@ fn score_block<const L: usize, S: Simd<L>>(
     scale: S::V,
     slots: &mut [[f32; L]; SLOTS],
 ) {
-    let k = &problem.k;
-    let last = keys.end.saturating_sub(1);
-    let tiles = slots.as_chunks_mut::<4>().0.iter_mut().take(keys.len().div_ceil(4));
-    for (tile, j) in tiles.zip(keys.step_by(4)) {
-        let rows: [&[f32]; 4] = core::array::from_fn(|i| row_from(k, (j + i).min(last)));
-        let acc = dot_tile(s, q, rows);
-        for (dst, a) in tile.iter_mut().zip(acc) {
-            s.store(a * scale, dst);
-        }
-    }
+    s.vectorize(
+        #[inline(always)]
+        || {
+            let k = &problem.k;
+            let last = keys.end.saturating_sub(1);
+            let tiles = slots.as_chunks_mut::<4>().0.iter_mut().take(keys.len().div_ceil(4));
+            for (tile, j) in tiles.zip(keys.step_by(4)) {
+                let rows: [&[f32]; 4] = core::array::from_fn(|i| row_from(k, (j + i).min(last)));
+                let acc = dot_tile(s, q, rows);
+                for (dst, a) in tile.iter_mut().zip(acc) {
+                    s.store(a * scale, dst);
+                }
+            }
+        },
+    )
 }
 
 /// Whole steps of four dimensions of a row.
@@ -232,7 +278,7 @@ fn same<'a>(row: &'a [f32], steps: &'a [[f32; 4]]) -> &'a [[f32; 4]] {
 /// values of each query and of each key, sixteen multiply-adds.
 #[inline(always)]
 fn dot_tile<'a, const L: usize, S: Simd<L>>(s: S, q: &[&'a [f32]; QUERIES], keys: [&'a [f32]; 4]) -> [S::V; 4] {
-    let (d, steps) = (q[0].len(), chunks(q[0]));
+    let steps = chunks(q[0]);
     // Every stream exactly as long as the first query's (a row shorter than
     // that, which the invariants rule out, reads the first query instead):
     // one trip count for the zip below.
@@ -247,31 +293,14 @@ fn dot_tile<'a, const L: usize, S: Simd<L>>(s: S, q: &[&'a [f32]; QUERIES], keys
             }
         }
     }
-    if d % 4 != 0 {
-        let mut lanes = acc.map(|a| s.to_array(a));
-        dot_tail(q, &keys, d - d % 4, &mut lanes);
-        acc = lanes.map(|a| s.load(&a));
-    }
     acc
-}
-
-/// The last `d mod 4` dimensions of [`dot_tile`], scalar (the same
-/// operations per lane as the vector loop).
-#[inline(never)]
-fn dot_tail<const L: usize>(q: &[&[f32]; QUERIES], keys: &[&[f32]; 4], from: usize, acc: &mut [[f32; L]; 4]) {
-    for (acc, key) in acc.iter_mut().zip(keys) {
-        for (a, query) in acc.iter_mut().zip(q) {
-            for c in from..query.len() {
-                *a += query[c] * key.get(c).copied().unwrap_or(0.0);
-            }
-        }
-    }
 }
 
 /// Sets to `−∞` the scores of `keys` outside each lane's range.
 #[inline(never)]
 fn mask_edges<const L: usize>(ranges: &Ranges, keys: Range<usize>, slots: &mut [[f32; L]; SLOTS]) {
     for (j, x) in keys.zip(slots.iter_mut()) {
+        rolled();
         for (l, lane) in x.iter_mut().enumerate().take(QUERIES) {
             if !ranges.sees(l, j) {
                 *lane = f32::NEG_INFINITY;
@@ -283,7 +312,7 @@ fn mask_edges<const L: usize>(ranges: &Ranges, keys: Range<usize>, slots: &mut [
 /// `out[l] = out[l]·rescale[l] + Σⱼ w[j][l]·vⱼ` (or from zero in the first
 /// block) for the four lanes, over keys `first ..` in order, each key only
 /// into the lanes that see it.
-#[inline(always)]
+#[inline(never)]
 fn accumulate<const L: usize, S: Simd<L>>(
     s: S,
     v: &Rows<'_>,
@@ -293,47 +322,50 @@ fn accumulate<const L: usize, S: Simd<L>>(
     start: Start<'_, L>,
     out: &mut [&mut [f32]; QUERIES],
 ) {
-    let end = first + weights.len();
-    // The keys every lane sees: one loop for all four lanes.
-    let fast = first.max(ranges.common.start).min(end)..end.min(ranges.common.end);
-    let fast = fast.start..fast.end.max(fast.start);
-    let before = first..fast.start;
-    let after = fast.end..end;
-    let dv = out.iter().map(|r| r.len()).max().unwrap_or(0);
-    let vectors = dv / L;
-    let keys = Keys { v, ranges, first, weights };
-    let wfast = weights.get(fast.start - first..fast.end - first).unwrap_or_default();
-    let rows = row_from(v, fast.start);
-    for c in 0..vectors {
-        let at = c * L;
-        let mut acc: [S::V; QUERIES] = core::array::from_fn(|l| match out[l].get(at..at + L) {
-            Some(x) => s.load(&core::array::from_fn(|i| start.value(x.get(i).copied().unwrap_or(0.0), l))),
-            None => s.zero(),
-        });
-        if !before.is_empty() {
-            acc = keys.fold_edges(s, before.clone(), at, acc);
-        }
-        let rows = rows.get(at..).unwrap_or_default();
-        for (row, w) in rows.chunks(v.stride.max(1)).zip(wfast) {
-            if let Some(x) = row.first_chunk::<L>() {
-                let x = s.load(x);
-                for (l, a) in acc.iter_mut().enumerate() {
-                    *a = s.mul_add(s.splat(w[l]), x, *a);
+    s.vectorize(
+        #[inline(always)]
+        || {
+            let end = first + weights.len();
+            // The keys every lane sees: one loop for all four lanes.
+            let fast = first.max(ranges.common.start).min(end)..end.min(ranges.common.end);
+            let fast = fast.start..fast.end.max(fast.start);
+            let before = first..fast.start;
+            let after = fast.end..end;
+            let dv = out.iter().map(|r| r.len()).max().unwrap_or(0);
+            let vectors = dv / L;
+            let keys = Keys { v, ranges, first, weights };
+            let wfast = weights.get(fast.start - first..fast.end - first).unwrap_or_default();
+            let rows = row_from(v, fast.start);
+            for c in 0..vectors {
+                rolled();
+                let at = c * L;
+                let mut acc: [S::V; QUERIES] = core::array::from_fn(|l| match out[l].get(at..at + L) {
+                    Some(x) => s.load(&core::array::from_fn(|i| start.value(x.get(i).copied().unwrap_or(0.0), l))),
+                    None => s.zero(),
+                });
+                if !before.is_empty() {
+                    acc = keys.fold_edges(s, before.clone(), at, acc);
+                }
+                let rows = rows.get(at..).unwrap_or_default();
+                for (row, w) in rows.chunks(v.stride.max(1)).zip(wfast) {
+                    if let Some(x) = row.first_chunk::<L>() {
+                        let x = s.load(x);
+                        for (l, a) in acc.iter_mut().enumerate() {
+                            *a = s.mul_add(s.splat(w[l]), x, *a);
+                        }
+                    }
+                }
+                if !after.is_empty() {
+                    acc = keys.fold_edges(s, after.clone(), at, acc);
+                }
+                for (row, a) in out.iter_mut().zip(acc) {
+                    if let Some(x) = row.get_mut(at..).and_then(|r| r.first_chunk_mut::<L>()) {
+                        s.store(a, x);
+                    }
                 }
             }
-        }
-        if !after.is_empty() {
-            acc = keys.fold_edges(s, after.clone(), at, acc);
-        }
-        for (row, a) in out.iter_mut().zip(acc) {
-            if let Some(x) = row.get_mut(at..).and_then(|r| r.first_chunk_mut::<L>()) {
-                s.store(a, x);
-            }
-        }
-    }
-    if dv % L != 0 {
-        keys.fold_scalar(vectors * L..dv, start, out);
-    }
+        },
+    )
 }
 
 /// A block's keys for `P·V`: their V rows, the lanes' ranges, the weights.
@@ -353,6 +385,7 @@ impl<const L: usize> Keys<'_, '_, L> {
             #[inline(always)]
             || {
                 for j in keys {
+                    rolled();
                     let w = self.weights.get(j - self.first).copied().unwrap_or([0.0; L]);
                     let Some(x) = row_from(self.v, j).get(at..).and_then(|r| r.first_chunk::<L>()) else { continue };
                     let x = s.load(x);
@@ -366,27 +399,6 @@ impl<const L: usize> Keys<'_, '_, L> {
             },
         )
     }
-
-    /// Columns `cols` of every lane's output (past the last whole vector),
-    /// started by `start`, plus `w·v` of the block's keys in order for the
-    /// lanes that see them; scalar.
-    #[inline(never)]
-    fn fold_scalar(&self, cols: Range<usize>, start: Start<'_, L>, out: &mut [&mut [f32]; QUERIES]) {
-        for (l, row) in out.iter_mut().enumerate() {
-            let Some(row) = row.get_mut(cols.clone()) else { continue };
-            for x in row.iter_mut() {
-                *x = start.value(*x, l);
-            }
-            for (j, w) in (self.first..).zip(self.weights) {
-                let values = row_from(self.v, j).get(cols.clone()).unwrap_or_default();
-                if let (Some(&w), true) = (w.get(l), self.ranges.sees(l, j)) {
-                    for (x, &value) in row.iter_mut().zip(values) {
-                        *x += w * value;
-                    }
-                }
-            }
-        }
-    }
 }
 
 /// `row /= l`, or the zero row when the lane saw no finite score.
@@ -397,6 +409,7 @@ fn finish(row: &mut [f32], l: f32) {
     let f = if l == 0.0 { core::hint::black_box(0.0) } else { 1.0 / l };
     let zero = l == 0.0;
     for x in row.iter_mut() {
+        rolled();
         *x = if zero { f } else { *x * f };
     }
 }
