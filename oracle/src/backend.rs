@@ -39,7 +39,7 @@ pub fn supported() -> Vec<Backend> {
 }
 
 /// Every attention engine, in the order the loops run them.
-pub const ENGINES: [Engine; 3] = [Engine::Tiny, Engine::Tiled, Engine::Rows];
+pub const ENGINES: [Engine; 4] = [Engine::Tiny, Engine::Tiled, Engine::Lanes, Engine::Rows];
 
 /// A short name of a backend's arithmetic: the backend's name, with
 /// `-fma` where its multiply-add fuses (`f32x4` fuses in some builds and
@@ -111,21 +111,31 @@ pub fn each_backend_and_engine<R>(mut body: impl FnMut(Backend, Engine) -> R) ->
     each_backend(|b| each_engine(|e| body(b, e))).into_iter().flatten().collect()
 }
 
+/// Head dimensions the tiled engine is specialised for (with `D = DV`).
+pub const TILED_SIZES: [usize; 8] = [16, 32, 48, 64, 80, 96, 128, 256];
+
 /// Whether engine `engine` accepts `problem` on `backend` (the model of
 /// `accepts` in `src/attention/choose.rs`): the tiny engine takes problems
 /// whose key count, head and value dimensions are each at most 16 with no
 /// per-key term (boolean mask, additive bias, ALiBi) and no key range
 /// (causal, window); the tiled engine takes problems without a per-key term
-/// and with `D ≤ 256`, on every backend but the portable one; the row
-/// engine takes everything. A mask or bias counts as present even when it
-/// masks or adds nothing, and ALiBi even with slope 0: the choice looks at
-/// the options, not at their values.
+/// with `D = DV` one of [`TILED_SIZES`], on every backend but the portable
+/// one; the lanes engine takes problems without a per-key term whose head
+/// dimension is a multiple of 4 and value dimension a multiple of the
+/// lanes, on the portable backend only; the row engine takes everything.
+/// A mask or bias counts as present even when it masks or adds nothing,
+/// and ALiBi even with slope 0: the choice looks at the options, not at
+/// their values.
 pub fn accepts(engine: Engine, problem: &Problem<'_>, backend: Backend) -> bool {
     let per_key = problem.mask.is_some() || problem.bias.is_some() || problem.settings.alibi_slope.is_some();
     let ranges = problem.settings.causal || problem.settings.window.is_some();
+    let portable = backend == Backend::Scalar;
     match engine {
         Engine::Tiny => problem.nk <= 16 && problem.d <= 16 && problem.dv <= 16 && !per_key && !ranges,
-        Engine::Tiled => backend != Backend::Scalar && !per_key && problem.d <= 256,
+        Engine::Tiled => !portable && !per_key && problem.d == problem.dv && TILED_SIZES.contains(&problem.d),
+        Engine::Lanes => {
+            portable && !per_key && problem.d.is_multiple_of(4) && problem.dv.is_multiple_of(backend.lanes())
+        }
         Engine::Rows => true,
     }
 }
@@ -133,7 +143,8 @@ pub fn accepts(engine: Engine, problem: &Problem<'_>, backend: Backend) -> bool 
 /// The engine sdpa runs `problem` on with `backend` and `forced` (the model
 /// of `choose`): the forced engine where it accepts the problem, else tiny
 /// where it accepts it, else tiled where it accepts it and the problem has
-/// at least half a vector of queries (`2·NQ ≥ L`), else rows. The whole
+/// at least half a vector of queries (`2·NQ ≥ L`), else lanes where it
+/// accepts it and there are three queries or more, else rows. The whole
 /// problem decides, never the rows asked for (`attention_rows`).
 pub fn engine_for(problem: &Problem<'_>, backend: Backend, forced: Option<Engine>) -> Engine {
     if let Some(e) = forced.filter(|&e| accepts(e, problem, backend)) {
@@ -143,6 +154,8 @@ pub fn engine_for(problem: &Problem<'_>, backend: Backend, forced: Option<Engine
         Engine::Tiny
     } else if accepts(Engine::Tiled, problem, backend) && 2 * problem.nq >= backend.lanes() {
         Engine::Tiled
+    } else if accepts(Engine::Lanes, problem, backend) && problem.nq >= 3 {
+        Engine::Lanes
     } else {
         Engine::Rows
     }

@@ -5,7 +5,7 @@
 //! whole bit for bit.
 
 use super::problem::{OutRows, Problem};
-use super::{rows, tiled, tiny};
+use super::{lanes, rows, tiled, tiny};
 use crate::options::Settings;
 use crate::parallel;
 use crate::simd::Simd;
@@ -17,6 +17,8 @@ pub enum Engine {
     Tiny,
     /// Blocks of queries in lanes with GEMM register tiles; range masks only.
     Tiled,
+    /// Four queries in lanes on the portable backend; range masks only.
+    Lanes,
     /// One query row at a time; every mask, bias and ALiBi.
     Rows,
 }
@@ -46,13 +48,16 @@ fn accepts<const L: usize, S: Simd<L>>(engine: Engine, problem: &Problem<'_>, ti
         Engine::Tiny => tiny_fits && !needs.per_key && !needs.ranges,
         // The portable backend keeps the row engine: less stack and code.
         Engine::Tiled => S::REGISTERS >= 16 && !needs.per_key && tiled::fits(problem.d, problem.dv),
+        // Its tiles are sized for the portable backend's registers.
+        Engine::Lanes => S::REGISTERS < 16 && !needs.per_key && lanes::fits::<L>(problem.d, problem.dv),
         Engine::Rows => true,
     }
 }
 
 /// The engine for `problem`: the override of [`with_engine`] if it accepts
-/// the problem, else tiny where it fits, tiled where there are queries to
-/// fill half a vector, else rows.
+/// the problem, else tiny where it fits, tiled (SIMD hosts) where there are
+/// queries to fill half a vector, lanes (the portable backend) where there
+/// are three or more, else rows.
 fn choose<const L: usize, S: Simd<L>>(problem: &Problem<'_>, tiny_fits: bool) -> Engine {
     #[cfg(feature = "std")]
     if let Some(engine) = OVERRIDE.with(|o| o.get()).filter(|&e| accepts::<L, S>(e, problem, tiny_fits)) {
@@ -62,6 +67,8 @@ fn choose<const L: usize, S: Simd<L>>(problem: &Problem<'_>, tiny_fits: bool) ->
         Engine::Tiny
     } else if accepts::<L, S>(Engine::Tiled, problem, tiny_fits) && problem.nq * 2 >= L {
         Engine::Tiled
+    } else if accepts::<L, S>(Engine::Lanes, problem, tiny_fits) && problem.nq >= 3 {
+        Engine::Lanes
     } else {
         Engine::Rows
     }
@@ -112,11 +119,9 @@ fn min_rows(problem: &Problem<'_>) -> usize {
 pub(crate) fn attend<const L: usize, S: Simd<L>>(s: S, problem: &Problem<'_>, first_row: usize, out: OutRows<'_>) {
     let dims = tiny::RuntimeDims { nk: problem.nk, d: problem.d, dv: problem.dv };
     match choose::<L, S>(problem, tiny::fits(dims.nk, dims.d, dims.dv)) {
-        Engine::Tiny => s.vectorize(
-            #[inline(always)]
-            || tiny::attend(s, dims, problem, first_row, out),
-        ),
+        Engine::Tiny => tiny::attend(s, dims, problem, first_row, out),
         Engine::Tiled => tiled::attend(s, problem, first_row, out),
+        Engine::Lanes => lanes::attend(s, problem, first_row, out),
         Engine::Rows => rows::attend(s, problem, first_row, out),
     }
 }
@@ -133,6 +138,7 @@ pub(crate) fn attend_const<const L: usize, S: Simd<L>, const NK: usize, const D:
     match choose::<L, S>(problem, tiny::fits(NK, D, DV)) {
         Engine::Tiny => tiny::attend(s, tiny::ConstDims::<NK, D, DV>, problem, first_row, out),
         Engine::Tiled => tiled::attend(s, problem, first_row, out),
+        Engine::Lanes => lanes::attend(s, problem, first_row, out),
         Engine::Rows => rows::attend(s, problem, first_row, out),
     }
 }

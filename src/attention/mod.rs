@@ -10,6 +10,7 @@
 //! backend).
 
 pub(crate) mod choose;
+mod lanes;
 mod logits;
 mod problem;
 mod rows;

@@ -1,30 +1,39 @@
 //! The row engine: each query row streams over blocks of keys with an
 //! online softmax, its output row the accumulator. Takes every problem
 //! (every mask, bias and ALiBi), and is the only engine of the portable
-//! backend (Cortex-M, RISC-V) and of decode-like problems (few queries).
+//! backend (Cortex-M, RISC-V) besides the tiny one, and of decode-like
+//! problems (few queries) everywhere.
 //!
-//! Per block of `4·L` keys: the scores of `L` keys at a time as one vector
-//! (`L` dot products along the head dimension, then one transposing lane
-//! sum), masked keys set to `−∞` without reading their K row; then the
-//! softmax step on the block's vectors, in natural units (the running
-//! maximum is subtracted before the conversion to base 2); then the
-//! weighted V rows of the visible keys into the output row.
+//! Per block of `GROUPS·L` keys:
+//! - the scores, `L` keys at a time as one vector: `L` dot products along
+//!   the head dimension (the first step multiplies instead of adding to
+//!   zero; no padded pass when the head dimension is a multiple of `L`),
+//!   then one transposing lane sum, then the scale. A key the row may not
+//!   see, or a lane past the block's last key, reads the query instead of a
+//!   K row and its score is set to `−∞`: masked K rows are never read.
+//! - the softmax step on the block's vectors, in natural units
+//!   ([`Running::update`]: the running maximum is subtracted before the
+//!   exponential);
+//! - `P·V`: the output row in passes of `NV` vectors held in registers
+//!   (`NV·L` columns: 16 on the portable backend, 64 on AVX2, 256 on
+//!   AVX-512), each pass folding in the weighted V rows of the block's
+//!   visible keys (a masked key's V row is never read). The first block
+//!   starts the accumulators at zero; later ones rescale them on load.
+//!
+//! Every vector operation works on one query row: results do not depend
+//! on which rows a call computes.
 
 use super::logits::Running;
-use super::problem::{OutRows, Problem, RowPlan};
-use crate::kernels::{scale_with, weights_times_rows};
+use super::problem::{OutRows, Problem, RowPlan, Rows, to_isize};
 use crate::simd::Simd;
 
-/// Keys per block, at most (the block is [`block_keys`]).
-const MAX_BLOCK: usize = 64;
+/// Score vectors per block (the block is [`block_keys`]).
+const GROUPS: usize = 4;
 
-/// Keys per block with `lanes` lanes: `4·L`, at most [`MAX_BLOCK`].
+/// Keys per block with `lanes` lanes: `GROUPS·L`.
 pub(crate) const fn block_keys(lanes: usize) -> usize {
-    let keys = 4 * lanes;
-    if keys < MAX_BLOCK { keys } else { MAX_BLOCK }
+    GROUPS * lanes
 }
-/// Vectors of the output row folded per pass over a block's V rows.
-const VALUE_VECTORS: usize = 4;
 
 /// Output rows `first_row ..` into `out`, as many as it holds and `nq` allows.
 #[inline(always)]
@@ -47,153 +56,304 @@ fn attend_row<const L: usize, S: Simd<L>>(s: S, problem: &Problem<'_>, plan: &Ro
     s.vectorize(
         #[inline(always)]
         || {
-            out.fill(0.0);
-            let block = block_keys(L);
             let masking = plan.has_per_key_masking();
+            let terms = plan.alibi.is_some() || plan.bias.is_some();
+            let k = problem.k;
+            let block_keys = block_keys(L);
             let mut state = Running::new();
-            let mut scores = [0.0f32; MAX_BLOCK];
+            let mut first = true;
             let mut start = plan.keys.start;
             while start < plan.keys.end {
-                let end = plan.keys.end.min(start + block);
-                let n = end - start;
-                let tile = scores.get_mut(..n).unwrap_or_default();
-                score_block(s, problem, plan, start, tile);
-                plan.finish_scores(s, start, tile);
+                let n = block_keys.min(plan.keys.end - start);
+                let groups = n.div_ceil(L);
+                // Whole groups of a row without a per-key mask read their K
+                // rows from one span; the rest (the last group of the row,
+                // or every group under a mask) key by key.
+                let whole = if masking { 0 } else { n / L };
+                let span = row_from(&k, start);
+                let mut block: [[f32; L]; GROUPS] = core::array::from_fn(|g| {
+                    let x = if g < whole {
+                        let rows = core::array::from_fn(|i| span.get((g * L + i) * k.stride..).unwrap_or_default());
+                        dot_group(s, plan.query, rows) * s.splat(plan.scale)
+                    } else if g < groups {
+                        score_keys(s, plan, &k, start + g * L, n - g * L)
+                    } else {
+                        s.splat(f32::NEG_INFINITY)
+                    };
+                    s.to_array(x)
+                });
+                if terms {
+                    add_terms(plan, start, block.as_flattened_mut().get_mut(..n).unwrap_or_default());
+                }
+                let rescale = state.update(s, block.get_mut(..groups).unwrap_or_default());
+                let weights = block.as_flattened().get(..n).unwrap_or_default();
                 if masking {
-                    for (j, x) in (start..).zip(tile.iter_mut()) {
-                        if plan.is_masked(j) {
-                            *x = f32::NEG_INFINITY;
-                        }
-                    }
+                    accumulate::<L, S, true>(s, problem.v, plan, start, weights, rescale, first, out);
+                } else {
+                    accumulate::<L, S, false>(s, problem.v, plan, start, weights, rescale, first, out);
                 }
-                let rescale = state.update(s, tile);
-                if rescale != 1.0 {
-                    scale_with(s, out, rescale);
-                }
-                accumulate(s, problem, plan, start, tile, out);
-                start = end;
+                first = false;
+                start += n;
             }
-            state.finish(s, out);
+            state.finish(s, out, first);
         },
     )
 }
 
-/// Raw dot products `q·k` of keys `first ..` into `scores`; masked keys get
-/// `0` without their K row being read.
+/// Row `i` of `rows` and everything after it (a row is its first `width`
+/// values): no length arithmetic per row beyond one bounds check.
 #[inline(always)]
-fn score_block<const L: usize, S: Simd<L>>(
-    s: S,
-    problem: &Problem<'_>,
-    plan: &RowPlan<'_>,
-    first: usize,
-    scores: &mut [f32],
-) {
-    let masking = plan.has_per_key_masking();
-    let mut groups = scores.chunks_mut(L);
-    let mut j = first;
-    for group in &mut groups {
-        let keys: [&[f32]; L] = core::array::from_fn(|i| {
-            let key = j + i;
-            let visible = i < group.len() && !(masking && plan.is_masked(key));
-            if visible { problem.k.row(key) } else { &[] }
-        });
-        let sums = s.to_array(dot_lanes(s, plan.query, keys));
-        for (x, &sum) in group.iter_mut().zip(&sums) {
-            *x = sum;
+fn row_from<'a>(rows: &Rows<'a>, i: usize) -> &'a [f32] {
+    rows.data.get(i.wrapping_mul(rows.stride)..).unwrap_or_default()
+}
+
+/// Scaled scores `q·k·scale` of keys `first .. first + min(count, L)`, one
+/// per lane, key by key; `−∞` in the lanes past them and for the keys the
+/// row's mask hides (their K rows are not read: the lane reads the query).
+#[inline(never)]
+fn score_keys<const L: usize, S: Simd<L>>(s: S, plan: &RowPlan<'_>, k: &Rows<'_>, first: usize, count: usize) -> S::V {
+    s.vectorize(
+        #[inline(always)]
+        || {
+            let q = plan.query;
+            let hidden = |i: usize| i >= count || plan.is_masked(first + i);
+            let keys: [&[f32]; L] = core::array::from_fn(|i| if hidden(i) { q } else { row_from(k, first + i) });
+            let mut lanes = s.to_array(dot_group(s, q, keys) * s.splat(plan.scale));
+            for (i, lane) in lanes.iter_mut().enumerate() {
+                if hidden(i) {
+                    *lane = f32::NEG_INFINITY;
+                }
+            }
+            s.load(&lanes)
+        },
+    )
+}
+
+/// `x − slope·|p − j| + bias[j]`: the ALiBi and bias terms of keys
+/// `first ..` added to their scaled scores, in that order; masked keys keep
+/// their `−∞` (whatever their bias).
+#[inline(never)]
+fn add_terms(plan: &RowPlan<'_>, first: usize, scores: &mut [f32]) {
+    let bias = plan.bias.map(|b| b.get(first..).unwrap_or_default());
+    for (i, x) in scores.iter_mut().enumerate() {
+        let j = first + i;
+        if plan.is_masked(j) {
+            continue;
         }
-        j += L;
+        if let Some((slope, p)) = plan.alibi {
+            *x -= slope * p.abs_diff(to_isize(j)) as f32;
+        }
+        if let Some(&b) = bias.and_then(|b| b.get(i)) {
+            *x += b;
+        }
     }
 }
 
-/// Lane `i` = `query · keys[i]` (an empty key gives `0`): one accumulator per
-/// key along the head dimension, in order, the zero-padded tail, then one
-/// transposing lane sum for all `L` keys.
+/// Lane `i` = `query · keys[i]` over the query's length, for keys at least
+/// that long: one accumulator per key along the head dimension, in order
+/// (the first step a product, the others multiply-adds), the zero-padded
+/// tail only when the length is not a multiple of `L`, then one transposing
+/// lane sum for all `L` keys.
 #[inline(always)]
-pub(crate) fn dot_lanes<const L: usize, S: Simd<L>>(s: S, query: &[f32], keys: [&[f32]; L]) -> S::V {
-    const UNROLL: usize = 4;
+fn dot_group<const L: usize, S: Simd<L>>(s: S, query: &[f32], keys: [&[f32]; L]) -> S::V {
     let (qv, qt) = query.as_chunks::<L>();
-    let kv = keys.map(|k| k.as_chunks::<L>());
+    let n = qv.len();
+    // Each key's first `n` vectors (a key shorter than the query, which the
+    // callers never pass, reads the query instead): all exactly as long as
+    // the query's, so the zips below run `n` steps with no check.
+    let kv = keys.map(|k| k.as_chunks::<L>().0.get(..n).unwrap_or(qv));
+    let tail = |k: &[f32]| s.load_padded(k.get(n * L..n * L + qt.len()).unwrap_or_default(), 0.0);
     let mut acc = [s.zero(); L];
-    let (q4, q_rest) = qv.as_chunks::<UNROLL>();
-    let k4 = kv.map(|(v, _)| v.as_chunks::<UNROLL>().0);
-    for (c, q) in q4.iter().enumerate() {
-        let q = q.map(|x| s.load(&x));
-        for (acc, k) in acc.iter_mut().zip(&k4) {
-            // One check per key per UNROLL vectors; an empty key reads zeros.
-            let k = k.get(c).copied().unwrap_or([[0.0; L]; UNROLL]);
-            for (q, k) in q.iter().zip(&k) {
-                *acc = s.mul_add(*q, s.load(k), *acc);
+    if n == 0 {
+        let q = s.load_padded(qt, 0.0);
+        for (a, k) in acc.iter_mut().zip(&keys) {
+            *a = q * tail(k);
+        }
+    } else {
+        // Keys in eights (AVX2, AVX-512) or fours (the others), each pass
+        // one zip over the query and its keys: every query vector loaded
+        // once per pass.
+        if L.is_multiple_of(8) {
+            for (acc, kv) in acc.as_chunks_mut::<8>().0.iter_mut().zip(kv.as_chunks::<8>().0) {
+                *acc = dot8(s, qv, kv);
+            }
+        } else {
+            for (acc, kv) in acc.as_chunks_mut::<4>().0.iter_mut().zip(kv.as_chunks::<4>().0) {
+                *acc = dot4(s, qv, kv);
             }
         }
-    }
-    let done = q4.len() * UNROLL;
-    for (c, q) in (done..).zip(q_rest) {
-        let q = s.load(q);
-        for (acc, (k, _)) in acc.iter_mut().zip(&kv) {
-            *acc = s.mul_add(q, s.load(k.get(c).unwrap_or(&[0.0; L])), *acc);
-        }
-    }
-    if !qt.is_empty() {
-        let q = s.load_padded(qt, 0.0);
-        for (acc, (_, kt)) in acc.iter_mut().zip(&kv) {
-            *acc = s.mul_add(q, s.load_padded(kt, 0.0), *acc);
+        if !qt.is_empty() {
+            let q = s.load_padded(qt, 0.0);
+            for (a, k) in acc.iter_mut().zip(&keys) {
+                *a = s.mul_add(q, tail(k), *a);
+            }
         }
     }
     s.reduce_add_each(acc)
 }
 
-/// `out += Σⱼ wⱼ·vⱼ` over the block's visible keys (masked V rows are not
-/// read), `VALUE_VECTORS` vectors of the output row per pass.
+/// Four accumulators of [`dot_group`] (zero for an empty query).
 #[inline(always)]
-fn accumulate<const L: usize, S: Simd<L>>(
+fn dot4<const L: usize, S: Simd<L>>(s: S, qv: &[[f32; L]], k: &[&[[f32; L]]; 4]) -> [S::V; 4] {
+    let mut steps = qv.iter().zip(k[0]).zip(k[1]).zip(k[2]).zip(k[3]);
+    let Some(((((q, a), b), c), d)) = steps.next() else { return [s.zero(); 4] };
+    let q = s.load(q);
+    let mut acc = [q * s.load(a), q * s.load(b), q * s.load(c), q * s.load(d)];
+    for ((((q, a), b), c), d) in steps {
+        let q = s.load(q);
+        for (acc, k) in acc.iter_mut().zip([a, b, c, d]) {
+            *acc = s.mul_add(q, s.load(k), *acc);
+        }
+    }
+    acc
+}
+
+/// Eight accumulators of [`dot_group`] (zero for an empty query).
+#[inline(always)]
+fn dot8<const L: usize, S: Simd<L>>(s: S, qv: &[[f32; L]], k: &[&[[f32; L]]; 8]) -> [S::V; 8] {
+    let mut steps = qv.iter().zip(k[0]).zip(k[1]).zip(k[2]).zip(k[3]).zip(k[4]).zip(k[5]).zip(k[6]).zip(k[7]);
+    let Some(((((((((q, k0), k1), k2), k3), k4), k5), k6), k7)) = steps.next() else { return [s.zero(); 8] };
+    let q = s.load(q);
+    let mut acc = [k0, k1, k2, k3, k4, k5, k6, k7].map(|k| q * s.load(k));
+    for ((((((((q, k0), k1), k2), k3), k4), k5), k6), k7) in steps {
+        let q = s.load(q);
+        for (acc, k) in acc.iter_mut().zip([k0, k1, k2, k3, k4, k5, k6, k7]) {
+            *acc = s.mul_add(q, s.load(k), *acc);
+        }
+    }
+    acc
+}
+
+/// Lane `i` = `query · keys[i]`; a key shorter than the query gives `0`.
+#[inline(always)]
+pub(crate) fn dot_lanes<const L: usize, S: Simd<L>>(s: S, query: &[f32], keys: [&[f32]; L]) -> S::V {
+    let long = keys.map(|k| k.len() >= query.len());
+    let sums = dot_group(s, query, core::array::from_fn(|i| if long[i] { keys[i] } else { query }));
+    if long.iter().all(|&l| l) {
+        return sums;
+    }
+    let mut lanes = s.to_array(sums);
+    for (lane, &l) in lanes.iter_mut().zip(&long) {
+        if !l {
+            *lane = 0.0;
+        }
+    }
+    s.load(&lanes)
+}
+
+/// `out = out·rescale + Σⱼ wⱼ·vⱼ` over keys `first ..` (`weights` one per
+/// key; with `MASKED`, keys the row's mask hides are skipped and their V
+/// rows not read), in passes of `NV` output vectors held in registers; the
+/// first block (`first`) starts from zero instead of the old contents.
+#[inline(always)]
+#[allow(clippy::too_many_arguments)]
+fn accumulate<const L: usize, S: Simd<L>, const MASKED: bool>(
     s: S,
-    problem: &Problem<'_>,
+    v: Rows<'_>,
     plan: &RowPlan<'_>,
-    first: usize,
+    first_key: usize,
     weights: &[f32],
+    rescale: f32,
+    first: bool,
     out: &mut [f32],
 ) {
-    let masking = plan.has_per_key_masking();
-    let keys = || (first..).zip(weights).filter(move |(j, _)| !(masking && plan.is_masked(*j)));
-    let (body, tail) = out.as_chunks_mut::<L>();
-    let mut groups = body.chunks_exact_mut(VALUE_VECTORS);
-    let mut col = 0;
-    for group in &mut groups {
-        let mut acc = [core::array::from_fn(|i| s.load(group.get(i).unwrap_or(&[0.0; L])))];
-        let pairs = keys()
-            .filter_map(|(j, w)| Some((core::array::from_ref(w), value_vectors::<L, VALUE_VECTORS>(problem, j, col)?)));
-        weights_times_rows(s, pairs, &mut acc);
-        for (x, &v) in group.iter_mut().zip(&acc[0]) {
-            s.store(v, x);
-        }
-        col += VALUE_VECTORS;
-    }
-    for x in groups.into_remainder() {
-        let mut acc = [[s.load(x)]];
-        let pairs =
-            keys().filter_map(|(j, w)| Some((core::array::from_ref(w), value_vectors::<L, 1>(problem, j, col)?)));
-        weights_times_rows(s, pairs, &mut acc);
-        s.store(acc[0][0], x);
-        col += 1;
-    }
-    if !tail.is_empty() {
-        let at = col * L;
-        let mut acc = s.load_padded(tail, 0.0);
-        for (j, &w) in keys() {
-            let v = s.load_padded(problem.v.row(j).get(at..).unwrap_or_default(), 0.0);
-            acc = s.mul_add(s.splat(w), v, acc);
-        }
-        s.store_partial(acc, tail);
+    let pv = Pv::<L, S, MASKED> { s, v, plan, first_key, weights, rescale, first };
+    if S::REGISTERS >= 32 {
+        pv.run::<16>(out);
+    } else if S::REGISTERS >= 16 {
+        pv.run::<8>(out);
+    } else {
+        pv.run::<4>(out);
     }
 }
 
-/// Vectors `col .. col + N` of V row `j` (`None` past the row: never, by
-/// the invariants).
-#[inline(always)]
-fn value_vectors<'a, const L: usize, const N: usize>(
-    problem: &Problem<'a>,
-    j: usize,
-    col: usize,
-) -> Option<&'a [[f32; L]; N]> {
-    problem.v.row(j).as_chunks::<L>().0.get(col..)?.first_chunk::<N>()
+/// One block's `P·V` (see [`accumulate`]).
+struct Pv<'p, 'a, const L: usize, S: Simd<L>, const MASKED: bool> {
+    s: S,
+    v: Rows<'a>,
+    plan: &'p RowPlan<'a>,
+    first_key: usize,
+    weights: &'p [f32],
+    rescale: f32,
+    first: bool,
+}
+
+impl<const L: usize, S: Simd<L>, const MASKED: bool> Pv<'_, '_, L, S, MASKED> {
+    /// Whole passes of `NV` vectors, then single vectors, then the tail.
+    #[inline(always)]
+    fn run<const NV: usize>(&self, out: &mut [f32]) {
+        let (body, tail) = out.as_chunks_mut::<L>();
+        let mut passes = body.chunks_exact_mut(NV);
+        let mut col = 0;
+        for pass in &mut passes {
+            if let Some(pass) = pass.first_chunk_mut::<NV>() {
+                self.columns(pass, col);
+            }
+            col += NV;
+        }
+        for x in passes.into_remainder() {
+            self.columns::<1>(core::array::from_mut(x), col);
+            col += 1;
+        }
+        if !tail.is_empty() {
+            self.tail(tail, col * L);
+        }
+    }
+
+    /// The keys to fold in: `(key, weight)`.
+    #[inline(always)]
+    fn keys(&self) -> impl Iterator<Item = (usize, f32)> + '_ {
+        (self.first_key..).zip(self.weights.iter().copied()).filter(|&(j, _)| !(MASKED && self.plan.is_masked(j)))
+    }
+
+    /// Output vectors `col .. col + NV` (`out`).
+    #[inline(always)]
+    fn columns<const NV: usize>(&self, out: &mut [[f32; L]; NV], col: usize) {
+        let s = self.s;
+        let mut acc = if self.first {
+            [s.zero(); NV]
+        } else {
+            let r = s.splat(self.rescale);
+            out.map(|x| s.load(&x) * r)
+        };
+        let fold = |acc: &mut [S::V; NV], row: &[f32], w: f32| {
+            if let Some(vs) = row.as_chunks::<L>().0.first_chunk::<NV>() {
+                let w = s.splat(w);
+                for (a, x) in acc.iter_mut().zip(vs) {
+                    *a = s.mul_add(w, s.load(x), *a);
+                }
+            }
+        };
+        // The block's V rows from column `col`, one stride apart (the last
+        // may end before its stride): split off one per key.
+        let stride = self.v.stride;
+        let mut rows = row_from(&self.v, self.first_key).get(col * L..).unwrap_or_default();
+        for (&w, j) in self.weights.iter().zip(self.first_key..) {
+            let (row, rest) = rows.split_at_checked(stride).unwrap_or((rows, &[]));
+            rows = rest;
+            if !(MASKED && self.plan.is_masked(j)) {
+                fold(&mut acc, row, w);
+            }
+        }
+        for (x, a) in out.iter_mut().zip(acc) {
+            s.store(a, x);
+        }
+    }
+
+    /// The last `dv mod L` columns, from column `at`.
+    #[inline(never)]
+    fn tail(&self, out: &mut [f32], at: usize) {
+        let s = self.s;
+        s.vectorize(
+            #[inline(always)]
+            || {
+                let mut acc = if self.first { s.zero() } else { s.load_padded(out, 0.0) * s.splat(self.rescale) };
+                for (j, w) in self.keys() {
+                    let row = row_from(&self.v, j).get(at..at + out.len()).unwrap_or_default();
+                    acc = s.mul_add(s.splat(w), s.load_padded(row, 0.0), acc);
+                }
+                s.store_partial(acc, out);
+            },
+        )
+    }
 }

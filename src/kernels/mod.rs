@@ -33,7 +33,7 @@ pub use accumulate::{axpy, axpy_reference, axpy_rows, scale};
 pub(crate) use accumulate::{axpy_with, scale_with};
 pub use dot::{dot, dot_reference, dot_rows};
 
-pub(crate) use exp::{exp2_nonpositive, first_lane};
+pub(crate) use exp::{exp_nonpositive, first_lane};
 
 pub use exp::{exp, exp_in_place, exp_reference};
 pub(crate) use linear::Projection;

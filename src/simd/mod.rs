@@ -127,22 +127,23 @@ pub(crate) trait Simd<const L: usize>: Copy + Send + Sync {
     }
 
     /// Loads a vector whose lanes past `tail.len()` are `pad`.
+    ///
+    /// Lane by lane over all `L` lanes, each copied only if `tail` has it:
+    /// a conditional copy, which the optimizer cannot turn into a `memcpy`
+    /// call (a zipped copy loop became one on Cortex-M).
     #[inline(always)]
     fn load_padded(self, tail: &[f32], pad: f32) -> Self::V {
-        let mut lanes = [pad; L];
-        for (lane, &x) in lanes.iter_mut().zip(tail) {
-            *lane = x;
-        }
-        self.load(&lanes)
+        self.load(&core::array::from_fn(|i| tail.get(i).copied().unwrap_or(pad)))
     }
 
-    /// Stores the first `tail.len()` lanes of `v` into `tail`.
+    /// Stores the first `tail.len()` lanes of `v` into `tail` (lane by
+    /// lane, as [`load_padded`](Self::load_padded)).
     #[inline(always)]
     fn store_partial(self, v: Self::V, tail: &mut [f32]) {
-        let mut lanes = [0.0; L];
-        self.store(v, &mut lanes);
-        for (dst, &x) in tail.iter_mut().zip(&lanes) {
-            *dst = x;
+        for (i, x) in self.to_array(v).into_iter().enumerate() {
+            if let Some(dst) = tail.get_mut(i) {
+                *dst = x;
+            }
         }
     }
 

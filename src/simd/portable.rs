@@ -24,24 +24,30 @@ pub(crate) struct Portable;
 pub(crate) struct Lanes([f32; LANES]);
 
 impl Lanes {
+    // Every operation names the four lanes one by one (no indexing, no
+    // `array::from_fn`): nothing for the optimizer to leave out of line at
+    // opt-level "s", so no bounds check and no panic path, and on Cortex-M
+    // each lane stays in its own FPU register.
+
     #[inline(always)]
     fn map(self, f: impl Fn(f32) -> f32) -> Self {
-        Lanes(self.0.map(f))
+        let [a, b, c, d] = self.0;
+        Lanes([f(a), f(b), f(c), f(d)])
     }
 
     #[inline(always)]
     fn zip(self, other: Self, f: impl Fn(f32, f32) -> f32) -> Self {
-        let mut out = self.0;
-        for (o, b) in out.iter_mut().zip(other.0) {
-            *o = f(*o, b);
-        }
-        Lanes(out)
+        let ([a, b, c, d], [e, g, h, i]) = (self.0, other.0);
+        Lanes([f(a, e), f(b, g), f(c, h), f(d, i)])
     }
 
     /// `then` in the lanes where `cond(self, b)`, `otherwise` elsewhere.
     #[inline(always)]
     fn pick(self, b: Self, then: Self, otherwise: Self, cond: impl Fn(f32, f32) -> bool) -> Self {
-        Lanes(core::array::from_fn(|i| if cond(self.0[i], b.0[i]) { then.0[i] } else { otherwise.0[i] }))
+        let ([a0, a1, a2, a3], [b0, b1, b2, b3]) = (self.0, b.0);
+        let ([t0, t1, t2, t3], [o0, o1, o2, o3]) = (then.0, otherwise.0);
+        let pick = |a, b, t, o| if cond(a, b) { t } else { o };
+        Lanes([pick(a0, b0, t0, o0), pick(a1, b1, t1, o1), pick(a2, b2, t2, o2), pick(a3, b3, t3, o3)])
     }
 }
 
