@@ -48,15 +48,16 @@ pub(crate) struct ConstDims<const NK: usize, const D: usize, const DV: usize>;
 impl<const NK: usize, const D: usize, const DV: usize> Dims for ConstDims<NK, D, DV> {
     #[inline(always)]
     fn run<const L: usize, S: Simd<L>>(self, s: S, problem: &Problem<'_>, first_row: usize, out: OutRows<'_>) {
-        // The const-generic API's matrices are contiguous arrays.
+        // Contiguous arrays (the single-head const-generic API) are read as
+        // arrays; strided views (the multi-head form) through the runtime
+        // accessors, over the same arithmetic.
         let k = problem.k.data.as_chunks::<D>().0.first_chunk::<NK>();
         let v = problem.v.data.as_chunks::<DV>().0.first_chunk::<NK>();
         let q = problem.q.data.as_chunks::<D>().0;
         let contiguous = problem.q.stride == D && problem.k.stride == D && problem.v.stride == DV;
         let sizes = Sizes { nk: NK, d: D, dv: DV };
         let (Some(k), Some(v), true) = (k, v, contiguous) else {
-            // Not reached (the types guarantee the shapes): the zero rows.
-            return zero_rows(out, problem.nq.saturating_sub(first_row));
+            return RuntimeDims { nk: NK, d: D, dv: DV }.run(s, problem, first_row, out);
         };
         let q_row = |i: usize| q.get(i).map_or(&[][..], |r| r.as_slice());
         let k_row = |j: usize| k.get(j).map_or(&[][..], |r| r.as_slice());
