@@ -167,7 +167,7 @@ fn attention_case(b: &mut Battery, rng: &mut Rng, (nq, nk, d, dv): (usize, usize
         b.input(&bias);
         case.bias = Some(bias);
     }
-    let mut options = runtime::Options::new().with_settings(settings);
+    let mut options = runtime::RuntimeOptions::new().with_settings(settings);
     if let Some(m) = &case.mask {
         options = options.mask(runtime::Mask::PerQuery(m));
     }
