@@ -1,5 +1,5 @@
 //! A deterministic battery over every kernel and attention, checked against
-//! the f64 oracle on every backend, measured (the README's "Accuracy"
+//! the f64 oracle on every backend, measured (docs/ACCURACY.md
 //! figures), and recorded so that builds can be compared.
 //!
 //! One run computes the battery on every backend this build and CPU support

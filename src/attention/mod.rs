@@ -187,7 +187,7 @@ impl<const NQ: usize, const NK: usize, const D: usize, const DV: usize> Dims<NQ,
 /// SIMD backends, unmasked problems run a block of queries per vector, one
 /// per lane); no score matrix, constant stack whatever `NK`. Where a score
 /// overflows depends on the engine (`q·k` then scale, or `q·scale·log₂e`
-/// first: see the README's non-finite rules). Non-finite behaviour: a query
+/// first: see the non-finite rules in docs/SEMANTICS.md). Non-finite behaviour: a query
 /// with no visible key (fully masked) gets an all-zero row; masked keys' K
 /// and V rows are never read, so NaN there cannot leak; NaN in an unmasked
 /// input, or a score of `+∞`, makes the rows it reaches NaN and touches no
