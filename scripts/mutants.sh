@@ -35,7 +35,15 @@ MUTATIONS=(
 
 backup=""
 restore() { if [ -n "$backup" ]; then cp "$backup" "${backup%.mutants-orig}"; rm -f "$backup"; backup=""; fi; }
-trap restore EXIT INT TERM
+trap restore EXIT
+trap 'restore; exit 130' INT TERM
+
+# The unmutated crate must pass, or a "caught" below means nothing.
+t0=$(date +%s)
+# shellcheck disable=SC2086
+cargo test --release --target-dir target/mutants $TESTS >target/mutants-baseline.log 2>&1 ||
+    { echo "the unmutated crate fails these tests: see target/mutants-baseline.log"; exit 1; }
+echo "baseline passes ($(($(date +%s) - t0)) s)"
 
 wanted=("$@")
 missed=()
