@@ -60,7 +60,7 @@
 //! `unsafe` code is the x86-64 module behind that choice.
 
 #![no_std]
-#![deny(unsafe_code)] // allowed in exactly one module, `simd::x86` (see the README)
+#![deny(unsafe_code)] // allowed in exactly one module, `simd::x86` (see the README's SIMD backends)
 #![deny(missing_docs)]
 
 #[cfg(feature = "std")]
@@ -99,3 +99,9 @@ pub mod __engines {
 #[cfg(doctest)]
 #[doc = include_str!("../README.md")]
 struct ReadmeDoctests;
+
+/// The Rust examples of `docs/`, compiled and run as doc tests.
+#[cfg(doctest)]
+#[doc = include_str!("../docs/SEMANTICS.md")]
+#[doc = include_str!("../docs/FIRMWARE.md")]
+struct DocsDoctests;

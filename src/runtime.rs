@@ -4,21 +4,21 @@
 //! Runs the same engine as the const-generic API, without copying.
 //!
 //! ```
-//! use sdpa::runtime::{self, Options, Shape};
+//! use sdpa::runtime::{self, RuntimeOptions, Shape};
 //! let shape = Shape { queries: 1, keys: 2, head_dim: 2, value_dim: 1 };
 //! let (q, k, v) = ([1.0, 0.0], [1.0, 0.0, -1.0, 0.0], [1.0, 0.0]);
 //! let mut out = [0.0];
-//! runtime::attention(shape, &q, &k, &v, &mut out, &Options::new().scale(1.0)).unwrap();
+//! runtime::attention(shape, &q, &k, &v, &mut out, &RuntimeOptions::new().scale(1.0)).unwrap();
 //! assert!((out[0] - 0.880_797).abs() < 1e-6);
 //!
 //! assert_eq!(
-//!     runtime::attention(shape, &q, &k[..3], &v, &mut out, &Options::new()),
+//!     runtime::attention(shape, &q, &k[..3], &v, &mut out, &RuntimeOptions::new()),
 //!     Err(runtime::Error::KeyLength)
 //! );
 //! ```
 
 use crate::attention::{OutRows, Problem, Rows, attend_with_weights, choose};
-pub use crate::options::{Bias, Mask, Options};
+pub use crate::options::{Bias, Mask, RuntimeOptions};
 use crate::simd::dispatch;
 
 /// Problem dimensions: `Q` is `queries × head_dim`, `K` is
@@ -95,11 +95,11 @@ impl core::error::Error for Error {}
 /// Fused attention on flat row-major slices; see [`crate::attention`].
 ///
 /// ```
-/// use sdpa::runtime::{self, Mask, Options, Shape};
+/// use sdpa::runtime::{self, Mask, RuntimeOptions, Shape};
 /// let shape = Shape { queries: 1, keys: 2, head_dim: 1, value_dim: 1 };
 /// let keep = [false, true];
 /// let mut out = [0.0];
-/// let o = Options::new().mask(Mask::PerKey(&keep));
+/// let o = RuntimeOptions::new().mask(Mask::PerKey(&keep));
 /// runtime::attention(shape, &[1.0], &[5.0, 1.0], &[f32::NAN, 7.0], &mut out, &o).unwrap();
 /// assert_eq!(out, [7.0]); // the masked NaN value is never read
 /// ```
@@ -109,7 +109,7 @@ pub fn attention(
     k: &[f32],
     v: &[f32],
     out: &mut [f32],
-    options: &Options<'_>,
+    options: &RuntimeOptions<'_>,
 ) -> Result<(), Error> {
     let problem = validate(shape, q, k, v, options)?;
     if Some(out.len()) != shape.queries.checked_mul(shape.value_dim) {
@@ -124,13 +124,13 @@ pub fn attention(
 /// [`crate::attention_rows`].
 ///
 /// ```
-/// use sdpa::runtime::{self, Error, Options, Shape};
+/// use sdpa::runtime::{self, Error, RuntimeOptions, Shape};
 /// let shape = Shape { queries: 2, keys: 1, head_dim: 1, value_dim: 2 };
 /// let mut second = [0.0; 2];
-/// runtime::attention_rows(shape, &[1.0, 2.0], &[1.0], &[3.0, 4.0], 1, &mut second, &Options::new()).unwrap();
+/// runtime::attention_rows(shape, &[1.0, 2.0], &[1.0], &[3.0, 4.0], 1, &mut second, &RuntimeOptions::new()).unwrap();
 /// assert_eq!(second, [3.0, 4.0]);
 /// let mut too_many = [0.0; 4];
-/// let r = runtime::attention_rows(shape, &[1.0, 2.0], &[1.0], &[3.0, 4.0], 1, &mut too_many, &Options::new());
+/// let r = runtime::attention_rows(shape, &[1.0, 2.0], &[1.0], &[3.0, 4.0], 1, &mut too_many, &RuntimeOptions::new());
 /// assert_eq!(r, Err(Error::RowRange));
 /// ```
 pub fn attention_rows(
@@ -140,7 +140,7 @@ pub fn attention_rows(
     v: &[f32],
     first_row: usize,
     out: &mut [f32],
-    options: &Options<'_>,
+    options: &RuntimeOptions<'_>,
 ) -> Result<(), Error> {
     let problem = validate(shape, q, k, v, options)?;
     if !out.len().is_multiple_of(shape.value_dim) {
@@ -161,10 +161,10 @@ pub fn attention_rows(
 /// [`crate::attention_weights`].
 ///
 /// ```
-/// use sdpa::runtime::{self, Options, Shape};
+/// use sdpa::runtime::{self, RuntimeOptions, Shape};
 /// let shape = Shape { queries: 1, keys: 2, head_dim: 1, value_dim: 1 };
 /// let (mut out, mut w) = ([0.0], [0.0; 2]);
-/// runtime::attention_weights(shape, &[0.0], &[1.0, 2.0], &[2.0, 4.0], &mut out, &mut w, &Options::new()).unwrap();
+/// runtime::attention_weights(shape, &[0.0], &[1.0, 2.0], &[2.0, 4.0], &mut out, &mut w, &RuntimeOptions::new()).unwrap();
 /// assert_eq!((out, w), ([3.0], [0.5, 0.5]));
 /// ```
 pub fn attention_weights(
@@ -174,7 +174,7 @@ pub fn attention_weights(
     v: &[f32],
     out: &mut [f32],
     weights: &mut [f32],
-    options: &Options<'_>,
+    options: &RuntimeOptions<'_>,
 ) -> Result<(), Error> {
     let problem = validate(shape, q, k, v, options)?;
     if Some(out.len()) != shape.queries.checked_mul(shape.value_dim) {
@@ -193,7 +193,7 @@ fn validate<'a>(
     q: &'a [f32],
     k: &'a [f32],
     v: &'a [f32],
-    options: &Options<'a>,
+    options: &RuntimeOptions<'a>,
 ) -> Result<Problem<'a>, Error> {
     let Shape { queries, keys, head_dim, value_dim } = shape;
     if queries == 0 || keys == 0 || head_dim == 0 || value_dim == 0 {
@@ -202,7 +202,7 @@ fn validate<'a>(
     let size = |a: usize, b: usize| a.checked_mul(b).ok_or(Error::SizeOverflow);
     let (q_len, k_len, v_len) = (size(queries, head_dim)?, size(keys, head_dim)?, size(keys, value_dim)?);
     size(queries, value_dim)?;
-    let pairs = size(queries, keys)?;
+    size(queries, keys)?;
     let checks = [
         (q.len() == q_len, Error::QueryLength),
         (k.len() == k_len, Error::KeyLength),
@@ -211,30 +211,22 @@ fn validate<'a>(
     if let Some(&(_, e)) = checks.iter().find(|(ok, _)| !ok) {
         return Err(e);
     }
-    let mask_ok = match options.mask {
-        None => true,
-        Some(Mask::PerQuery(m)) => m.len() == pairs,
-        Some(Mask::PerKey(m)) => m.len() == keys,
-    };
-    let bias_ok = match options.bias {
-        None => true,
-        Some(Bias::PerQuery(b)) => b.len() == pairs,
-        Some(Bias::PerKey(b)) => b.len() == keys,
-    };
-    match (mask_ok, bias_ok) {
-        (false, _) => Err(Error::MaskLength),
-        (_, false) => Err(Error::BiasLength),
-        _ => Ok(Problem {
-            nq: queries,
-            nk: keys,
-            d: head_dim,
-            dv: value_dim,
-            q: Rows::contiguous(q, head_dim),
-            k: Rows::contiguous(k, head_dim),
-            v: Rows::contiguous(v, value_dim),
-            settings: options.settings,
-            mask: options.mask,
-            bias: options.bias,
-        }),
+    if options.mask.is_some_and(|m| !m.fits(queries, keys, 1)) {
+        return Err(Error::MaskLength);
     }
+    if options.bias.is_some_and(|b| !b.fits(queries, keys, 1)) {
+        return Err(Error::BiasLength);
+    }
+    Ok(Problem {
+        nq: queries,
+        nk: keys,
+        d: head_dim,
+        dv: value_dim,
+        q: Rows::contiguous(q, head_dim),
+        k: Rows::contiguous(k, head_dim),
+        v: Rows::contiguous(v, value_dim),
+        settings: options.settings,
+        mask: options.mask,
+        bias: options.bias,
+    })
 }

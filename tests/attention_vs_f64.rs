@@ -114,7 +114,7 @@ fn run_shape<const NQ: usize, const NK: usize, const D: usize, const DV: usize>(
 
             // The runtime API runs the same engine on the same data.
             let mut rt_out = vec![0.0f32; NQ * DV];
-            let mut rt = runtime::Options::new().with_settings(settings);
+            let mut rt = runtime::RuntimeOptions::new().with_settings(settings);
             if let Some(m) = &mask {
                 rt = rt.mask(Mask::PerQuery(m));
             }
@@ -183,7 +183,7 @@ fn runtime_rejects_bad_shapes_and_writes_nothing() {
         let shape = Shape { queries: 2, keys: 3, head_dim: 2, value_dim: 1 };
         let (q, k, v) = ([0.5f32; 4], [0.5f32; 6], [1.0f32; 3]);
         let mut out = [7.0f32; 2];
-        let o = runtime::Options::new();
+        let o = runtime::RuntimeOptions::new();
         let zero = Shape { keys: 0, ..shape };
         assert_eq!(runtime::attention(zero, &q, &k, &v, &mut out, &o), Err(runtime::Error::ZeroDimension));
         let huge = Shape { queries: usize::MAX, ..shape };

@@ -1,5 +1,5 @@
 //! A deterministic battery over every kernel and attention, checked against
-//! the f64 oracle on every backend, measured (the README's "Accuracy"
+//! the f64 oracle on every backend, measured (docs/ACCURACY.md
 //! figures), and recorded so that builds can be compared.
 //!
 //! One run computes the battery on every backend this build and CPU support
@@ -167,7 +167,7 @@ fn attention_case(b: &mut Battery, rng: &mut Rng, (nq, nk, d, dv): (usize, usize
         b.input(&bias);
         case.bias = Some(bias);
     }
-    let mut options = runtime::Options::new().with_settings(settings);
+    let mut options = runtime::RuntimeOptions::new().with_settings(settings);
     if let Some(m) = &case.mask {
         options = options.mask(runtime::Mask::PerQuery(m));
     }

@@ -70,7 +70,7 @@ fn cases() -> Vec<(usize, Case)> {
 
 fn run(case: &Case) -> Vec<u32> {
     let shape = Shape { queries: case.nq, keys: case.nk, head_dim: case.d, value_dim: case.dv };
-    let mut options = runtime::Options::new().with_settings(case.settings);
+    let mut options = runtime::RuntimeOptions::new().with_settings(case.settings);
     if let Some(m) = &case.mask {
         options = options.mask(Mask::PerQuery(m));
     }

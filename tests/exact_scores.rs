@@ -250,7 +250,7 @@ impl Worst {
 /// `case`, with an extra bias if given.
 fn run(case: &Case, bias: Option<&[f32]>, weights: Option<&mut Vec<f32>>) -> Vec<f32> {
     let shape = Shape { queries: case.nq, keys: case.nk, head_dim: case.d, value_dim: case.dv };
-    let mut options = runtime::Options::new().with_settings(case.settings);
+    let mut options = runtime::RuntimeOptions::new().with_settings(case.settings);
     if let Some(m) = &case.mask {
         options = options.mask(Mask::PerQuery(m));
     }

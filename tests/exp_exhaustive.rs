@@ -15,7 +15,7 @@
 //! the `fma` target feature) against the unfused backends.
 //!
 //! Runs in release builds only (`cargo test --release`); a debug build would
-//! take hours. Prints the measured maximum so the README figures can be
+//! take hours. Prints the measured maximum so the figures of docs/ACCURACY.md can be
 //! reproduced: `cargo test --release --test exp_exhaustive -- --nocapture`.
 
 use sdpa::Backend;
@@ -179,7 +179,7 @@ fn within_two_ulp_on_every_f32_in_minus_87_3_to_0() {
         let (worst, at) = stats.sdpa;
         assert!(worst <= MAX_ULP, "{b}: max error {worst} ulp at x = {at:e}");
         assert_eq!(stats.non_monotone, 0, "{b}: exp is not monotone on [-87.3, 0]");
-        // README, "Accuracy": where `wide` rounds as the backend does, the
+        // docs/ACCURACY.md: where `wide` rounds as the backend does, the
         // crate's exp is as accurate as `wide`'s (within 0.01 ulp) on the
         // range softmax uses; it is kept for running the same algorithm on
         // every backend. If `wide` pulls ahead, reconsider.
@@ -316,7 +316,7 @@ fn every_input_outside_the_working_range() {
     }
 }
 
-/// `wide`'s exp on the special values, for the README comparison; the
+/// `wide`'s exp on the special values, for the comparison in docs/ACCURACY.md; the
 /// crate's own are pinned by `special_values` above.
 #[test]
 fn wide_exp_special_values_are_reported() {

@@ -409,7 +409,7 @@ fn sliding_cache_keeps_absolute_positions() {
     });
 }
 
-/// What `SelfAttention::decode` documents (and the README's "KV cache"
+/// What `SelfAttention::decode` documents (and docs/SEMANTICS.md's "KV cache"
 /// paragraph): before a cache wraps, a decode step equals the causal
 /// forward's row bit for bit on the portable backend, with the engines sdpa
 /// chooses itself. Since the tiny engine also runs on the portable backend,

@@ -192,9 +192,9 @@ impl Extras {
     }
 
     /// The single-head options of head (b, h).
-    fn head_options(&self, shape: Shape, settings: Settings, b: usize, h: usize) -> runtime::Options<'_> {
+    fn head_options(&self, shape: Shape, settings: Settings, b: usize, h: usize) -> runtime::RuntimeOptions<'_> {
         let (nq, nk) = (shape.queries, shape.keys);
-        let mut o = runtime::Options::new().with_settings(settings);
+        let mut o = runtime::RuntimeOptions::new().with_settings(settings);
         if let Some(s) = &self.slopes {
             o = o.alibi(s[h]);
         }

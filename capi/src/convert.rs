@@ -8,7 +8,7 @@ use crate::{
     SdpaMask, SdpaOptions, SdpaShape, SdpaStatus, SdpaStrides,
 };
 use sdpa::multihead::{Broadcast, Strides, runtime as mh};
-use sdpa::runtime::{Bias, Mask, Options, Shape};
+use sdpa::runtime::{Bias, Mask, RuntimeOptions, Shape};
 use sdpa::{Alignment, Settings, Window};
 
 /// Which scores a mask or bias covers.
@@ -105,8 +105,8 @@ pub(crate) fn runtime_options<'a>(
     settings: Settings,
     mask: Option<(Cover, &'a [bool])>,
     bias: Option<(Cover, &'a [f32])>,
-) -> Options<'a> {
-    let mut o = Options::new().with_settings(settings);
+) -> RuntimeOptions<'a> {
+    let mut o = RuntimeOptions::new().with_settings(settings);
     if let Some((cover, m)) = mask {
         o = o.mask(match cover {
             Cover::PerQuery => Mask::PerQuery(m),

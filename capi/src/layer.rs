@@ -23,7 +23,7 @@ use crate::{
 };
 use sdpa::kernels::linear;
 use sdpa::layer::{CacheMode, Positions, Rope, alibi_slope};
-use sdpa::runtime::{self, Bias, Mask, Options, Shape};
+use sdpa::runtime::{self, Bias, Mask, RuntimeOptions, Shape};
 use sdpa::{Alignment, Settings, Window};
 
 /// A layer's shape and settings, checked.
@@ -281,7 +281,7 @@ impl<'w> Layer<'w> {
                 window: mask.window,
                 alibi_slope: self.spec.alibi(h),
             };
-            let mut options = Options::new().with_settings(settings);
+            let mut options = RuntimeOptions::new().with_settings(settings);
             if let Some(keep) = mask.padding {
                 options = options.mask(Mask::PerKey(keep));
             }
@@ -352,7 +352,7 @@ impl<'w> Layer<'w> {
             let g = h.checked_div(self.spec.group).ok_or(SdpaStatus::UnsupportedShape)?;
             let (keys, values) = (row(cache.keys, g, block)?, row(cache.values, g, block)?);
             let (keys, values) = (row(keys, 0, mul(len, hd)?)?, row(values, 0, mul(len, hd)?)?);
-            let mut options = Options::new().alignment(Alignment::BottomRight);
+            let mut options = RuntimeOptions::new().alignment(Alignment::BottomRight);
             if let Some(scale) = self.spec.scale {
                 options = options.scale(scale);
             }

@@ -1,6 +1,6 @@
 //! Fused attention, `attention_weights`, `attention_rows` and the runtime API
 //! on const shapes picked by the first byte, with arbitrary options; checked
-//! against the f64 reference and the non-finite rules of the README.
+//! against the f64 reference and the non-finite rules of docs/SEMANTICS.md.
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;

@@ -207,7 +207,7 @@ fuzz_target!(init: sdpa_fuzz::announce("multihead"), |data: &[u8]| {
                 }).collect()
             };
             let (q, k, v) = (rows(0, h), rows(1, h / group), rows(2, h / group));
-            let mut ho = runtime::Options::new().with_settings(settings);
+            let mut ho = runtime::RuntimeOptions::new().with_settings(settings);
             if slopes_kind != 0 {
                 ho = ho.alibi(slopes[h]);
             }

@@ -3,7 +3,7 @@
 //! the integration tests (`tests/`, a dev-dependency of sdpa), the fuzz
 //! targets (`fuzz/`, a path dependency) and the benchmarks.
 //!
-//! Written from the semantics the README documents, not from the crate's
+//! Written from the semantics docs/SEMANTICS.md documents, not from the crate's
 //! code: the rules for masks, alignment, windows, ALiBi and non-finite
 //! inputs are restated here in f64 and the library is checked against them.
 //! It uses std (vectors, `f64` maths) and sdpa's public API only.

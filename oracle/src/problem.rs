@@ -109,8 +109,8 @@ impl<'a> Problem<'a> {
     }
 
     /// The same problem as runtime options.
-    pub fn runtime_options(&self) -> runtime::Options<'a> {
-        let mut o = runtime::Options::new().with_settings(self.settings);
+    pub fn runtime_options(&self) -> runtime::RuntimeOptions<'a> {
+        let mut o = runtime::RuntimeOptions::new().with_settings(self.settings);
         match self.mask {
             Some(Spread::PerQuery(m)) => o = o.mask(Mask::PerQuery(m)),
             Some(Spread::PerKey(m)) => o = o.mask(Mask::PerKey(m)),

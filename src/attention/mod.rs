@@ -21,11 +21,13 @@ mod weights;
 pub(crate) use problem::{OutRows, Problem, Rows};
 
 use crate::Matrix;
-use crate::options::{self, Alignment, Bias, Mask, Settings};
+use crate::options::{Bias, Mask, RuntimeOptions};
 use crate::simd::dispatch;
 
 /// Options for [`attention`], typed by the shape so a mask of the wrong size
-/// does not compile.
+/// does not compile: a thin layer over [`RuntimeOptions`](crate::runtime::RuntimeOptions)
+/// that adds only the typed mask and bias setters ([`Settings`](crate::Settings)
+/// documents the rest).
 ///
 /// Masking rules, all combinable: the causal mask and the window limit the
 /// keys each query may see (keys outside are never read); a boolean mask
@@ -45,145 +47,103 @@ use crate::simd::dispatch;
 /// ```
 #[derive(Clone, Copy, Debug, Default, PartialEq)]
 pub struct Options<'a, const NQ: usize, const NK: usize> {
-    inner: options::Options<'a>,
+    inner: RuntimeOptions<'a>,
 }
 
 impl<'a, const NQ: usize, const NK: usize> Options<'a, NQ, NK> {
     /// No mask, no bias, scale `1/√D`.
-    ///
-    /// ```
-    /// let o = sdpa::Options::<3, 5>::new();
-    /// assert_eq!(o.settings(), sdpa::Settings::default());
-    /// ```
     pub const fn new() -> Self {
-        Self { inner: options::Options::new() }
+        Self { inner: RuntimeOptions::new() }
     }
 
-    /// Replaces all settings (scale, causal, alignment, window, ALiBi) at once.
-    ///
-    /// ```
-    /// let s = sdpa::Settings { causal: true, ..Default::default() };
-    /// assert!(sdpa::Options::<2, 2>::new().with_settings(s).settings().causal);
-    /// ```
-    pub const fn with_settings(self, settings: Settings) -> Self {
-        Self { inner: self.inner.with_settings(settings) }
-    }
+    crate::options::settings_builder!(inner.settings);
 
-    /// The current settings.
+    /// The same options for the runtime-shape API: what every call lowers to.
     ///
     /// ```
-    /// assert_eq!(sdpa::Options::<1, 1>::new().scale(2.0).settings().scale, Some(2.0));
+    /// use sdpa::{Matrix, Options, attention, runtime};
+    /// let q = Matrix::<2, 2>::from_fn(|r, c| (r + c) as f32);
+    /// let v = Matrix::<2, 3>::from_fn(|r, c| (r * 3 + c) as f32);
+    /// let keep = [true, false];
+    /// let o = Options::new().causal().key_mask(&keep);
+    /// let mut out = Matrix::zeros();
+    /// attention(&q, &q, &v, &mut out, &o);
+    /// let shape = runtime::Shape { queries: 2, keys: 2, head_dim: 2, value_dim: 3 };
+    /// let mut flat = [0.0; 6];
+    /// runtime::attention(shape, q.as_slice(), q.as_slice(), v.as_slice(), &mut flat, &o.to_runtime()).unwrap();
+    /// assert_eq!(flat, out.as_slice()); // the same bits
     /// ```
-    pub const fn settings(&self) -> Settings {
-        self.inner.settings()
-    }
-
-    /// The same options for the runtime-shape API.
-    ///
-    /// ```
-    /// let o = sdpa::Options::<1, 1>::new().causal();
-    /// assert!(o.to_runtime().settings().causal);
-    /// ```
-    pub const fn to_runtime(self) -> options::Options<'a> {
+    pub const fn to_runtime(self) -> RuntimeOptions<'a> {
         self.inner
-    }
-
-    /// Multiplies `q·k` by `scale` instead of `1/√D`.
-    ///
-    /// ```
-    /// assert_eq!(sdpa::Options::<1, 1>::new().scale(0.5).settings().scale, Some(0.5));
-    /// ```
-    pub const fn scale(self, scale: f32) -> Self {
-        Self { inner: self.inner.scale(scale) }
-    }
-
-    /// Causal mask: query `i` sees keys `j ≤ p(i)` (see [`Alignment`];
-    /// top-left by default, as PyTorch's `is_causal`).
-    ///
-    /// ```
-    /// assert!(sdpa::Options::<4, 4>::new().causal().settings().causal);
-    /// ```
-    pub const fn causal(self) -> Self {
-        Self { inner: self.inner.causal() }
-    }
-
-    /// How queries align with keys for causal, window and ALiBi.
-    ///
-    /// ```
-    /// use sdpa::Alignment;
-    /// let o = sdpa::Options::<1, 8>::new().causal().alignment(Alignment::BottomRight);
-    /// assert_eq!(o.settings().alignment, Alignment::BottomRight);
-    /// ```
-    pub const fn alignment(self, alignment: Alignment) -> Self {
-        Self { inner: self.inner.alignment(alignment) }
-    }
-
-    /// Local window: query `i` sees keys in `[p(i) − left, p(i) + right]`.
-    ///
-    /// ```
-    /// // Causal sliding window of 4 keys (the query's own and 3 before it).
-    /// let o = sdpa::Options::<8, 8>::new().causal().window(3, 0);
-    /// assert_eq!(o.settings().window, Some(sdpa::Window { left: 3, right: 0 }));
-    /// ```
-    pub const fn window(self, left: usize, right: usize) -> Self {
-        Self { inner: self.inner.window(left, right) }
-    }
-
-    /// ALiBi with slope `m`: adds `−m·|p(i) − j|` to each score.
-    ///
-    /// ```
-    /// assert_eq!(sdpa::Options::<2, 2>::new().alibi(0.5).settings().alibi_slope, Some(0.5));
-    /// ```
-    pub const fn alibi(self, slope: f32) -> Self {
-        Self { inner: self.inner.alibi(slope) }
     }
 
     /// Boolean mask, `mask[i][j] == true` lets query `i` attend key `j`.
     /// Replaces any earlier [`key_mask`](Self::key_mask).
     ///
     /// ```
-    /// let mask = [[true, false], [true, true]];
-    /// let o = sdpa::Options::<2, 2>::new().mask(&mask);
-    /// # let _ = o;
+    /// use sdpa::{Matrix, Options, attention};
+    /// let (q, k) = (Matrix::<2, 1>::zeros(), Matrix::<2, 1>::zeros());
+    /// let v = Matrix::from_rows([[2.0], [f32::NAN]]);
+    /// let mask = [[true, false], [false, false]]; // query 1 sees nothing
+    /// let mut out = Matrix::zeros();
+    /// attention(&q, &k, &v, &mut out, &Options::new().mask(&mask));
+    /// assert_eq!(*out.rows(), [[2.0], [0.0]]); // NaN never read; a fully masked row is 0
     /// ```
-    pub const fn mask(self, mask: &'a [[bool; NK]; NQ]) -> Self {
-        Self { inner: self.inner.mask(Mask::PerQuery(mask.as_flattened())) }
+    pub const fn mask(mut self, mask: &'a [[bool; NK]; NQ]) -> Self {
+        self.inner = self.inner.mask(Mask::PerQuery(mask.as_flattened()));
+        self
     }
 
     /// Key padding mask shared by every query: `keep[j] == false` masks key `j`
     /// for all queries. Replaces any earlier [`mask`](Self::mask).
     ///
     /// ```
+    /// use sdpa::{Matrix, Options, attention};
+    /// let (q, k) = (Matrix::<2, 1>::zeros(), Matrix::<3, 1>::zeros());
+    /// let v = Matrix::from_rows([[2.0], [4.0], [f32::NAN]]);
     /// let keep = [true, true, false];
-    /// let o = sdpa::Options::<4, 3>::new().key_mask(&keep);
-    /// # let _ = o;
+    /// let mut out = Matrix::zeros();
+    /// attention(&q, &k, &v, &mut out, &Options::new().key_mask(&keep));
+    /// assert_eq!(*out.rows(), [[3.0], [3.0]]);
     /// ```
-    pub const fn key_mask(self, keep: &'a [bool; NK]) -> Self {
-        Self { inner: self.inner.mask(Mask::PerKey(keep)) }
+    pub const fn key_mask(mut self, keep: &'a [bool; NK]) -> Self {
+        self.inner = self.inner.mask(Mask::PerKey(keep));
+        self
     }
 
     /// Additive mask added to the scaled scores (PyTorch's float `attn_mask`);
     /// `−∞` entries mask their key. Replaces any earlier [`key_bias`](Self::key_bias).
     ///
     /// ```
-    /// let bias = sdpa::Matrix::<2, 2>::from_rows([[0.0, f32::NEG_INFINITY], [0.0, 0.0]]);
-    /// let o = sdpa::Options::new().bias(&bias);
-    /// # let _ = o;
+    /// use sdpa::{Matrix, Options, attention};
+    /// let (q, k) = (Matrix::<2, 1>::zeros(), Matrix::<2, 1>::zeros());
+    /// let v = Matrix::from_rows([[1.0], [0.0]]);
+    /// let bias = Matrix::from_rows([[0.0, f32::NEG_INFINITY], [0.0, 2.0f32.ln()]]);
+    /// let mut out = Matrix::zeros();
+    /// attention(&q, &k, &v, &mut out, &Options::new().bias(&bias));
+    /// assert_eq!(out.rows()[0], [1.0]); // key 1 masked
+    /// assert!((out.rows()[1][0] - 1.0 / 3.0).abs() < 1e-6); // weights 1 : 2
     /// ```
-    pub const fn bias(self, bias: &'a Matrix<NQ, NK>) -> Self {
-        Self { inner: self.inner.bias(Bias::PerQuery(bias.as_slice())) }
+    pub const fn bias(mut self, bias: &'a Matrix<NQ, NK>) -> Self {
+        self.inner = self.inner.bias(Bias::PerQuery(bias.as_slice()));
+        self
     }
 
     /// Additive mask shared by every query (one entry per key). Replaces any
     /// earlier [`bias`](Self::bias).
     ///
     /// ```
-    /// let bias = [0.0, -1.0, f32::NEG_INFINITY];
-    /// let o = sdpa::Options::<2, 3>::new().key_bias(&bias);
-    /// # let _ = o;
+    /// use sdpa::{Matrix, Options, attention};
+    /// let (q, k) = (Matrix::<2, 1>::zeros(), Matrix::<3, 1>::zeros());
+    /// let v = Matrix::from_rows([[1.0], [0.0], [f32::NAN]]);
+    /// let bias = [0.0, 3.0f32.ln(), f32::NEG_INFINITY];
+    /// let mut out = Matrix::zeros();
+    /// attention(&q, &k, &v, &mut out, &Options::new().key_bias(&bias));
+    /// assert!(out.as_slice().iter().all(|x| (x - 0.25).abs() < 1e-6)); // weights 1 : 3 : 0
     /// ```
-    pub const fn key_bias(self, bias: &'a [f32; NK]) -> Self {
-        Self { inner: self.inner.bias(Bias::PerKey(bias)) }
+    pub const fn key_bias(mut self, bias: &'a [f32; NK]) -> Self {
+        self.inner = self.inner.bias(Bias::PerKey(bias));
+        self
     }
 }
 
@@ -227,7 +187,7 @@ impl<const NQ: usize, const NK: usize, const D: usize, const DV: usize> Dims<NQ,
 /// SIMD backends, unmasked problems run a block of queries per vector, one
 /// per lane); no score matrix, constant stack whatever `NK`. Where a score
 /// overflows depends on the engine (`q·k` then scale, or `q·scale·log₂e`
-/// first: see the README's non-finite rules). Non-finite behaviour: a query
+/// first: see the non-finite rules in docs/SEMANTICS.md). Non-finite behaviour: a query
 /// with no visible key (fully masked) gets an all-zero row; masked keys' K
 /// and V rows are never read, so NaN there cannot leak; NaN in an unmasked
 /// input, or a score of `+∞`, makes the rows it reaches NaN and touches no

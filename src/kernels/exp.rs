@@ -8,7 +8,7 @@
 //! `2^(n - n/2) · 2^(n/2)` so gradual underflow and overflow round once.
 //!
 //! Accuracy (measured over every `f32` in `[-87.3, 0]` by `tests/exp_exhaustive.rs`):
-//! see the crate README, section "Accuracy". Special values: `exp(-∞) = 0`,
+//! see docs/ACCURACY.md. Special values: `exp(-∞) = 0`,
 //! `exp(±0) = 1` exactly, `exp(NaN) = NaN`, `exp(+∞) = +∞`, results below
 //! the smallest subnormal round to `+0`, above `f32::MAX` to `+∞`.
 
@@ -101,7 +101,7 @@ pub(crate) fn exp_nonpositive<const L: usize, S: Simd<L>>(s: S, t: S::V) -> S::V
 /// `e^x` for one `f32`, bit-identical to each lane of [`exp_in_place`].
 ///
 /// Within 2 ulp of the correctly rounded result on `[-87.3, 0]` (measured
-/// exhaustively; see the README's "Accuracy" section for the figure of each
+/// exhaustively; see docs/ACCURACY.md for the figure of each
 /// backend), with gradual underflow below and overflow to `+∞` above
 /// `ln(f32::MAX)`.
 ///

@@ -18,7 +18,7 @@ use crate::simd::{Simd, dispatch};
 /// `2⁻²⁴·(|t| + min(R, (n−1)/e) + n + 9)` of the exact value (`t = x − max`,
 /// `R` the input range; exp ≤ 2 ulp), the weights sum to 1 within
 /// `(⌈n/L⌉ + log₂L + 2)·2⁻²⁴` (`L` lanes), and `x ↦ w` is monotone; see
-/// the README's "Accuracy" section for measured figures.
+/// docs/ACCURACY.md for measured figures.
 ///
 /// ```
 /// let mut x = [1.0, 2.0, 3.0, f32::NEG_INFINITY];

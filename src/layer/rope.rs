@@ -5,8 +5,16 @@
 /// Which components of a head form the rotated pairs.
 ///
 /// ```
-/// use sdpa::layer::RopeLayout;
-/// assert_ne!(RopeLayout::Interleaved, RopeLayout::HalfSplit);
+/// use sdpa::layer::Rope;
+/// // Head dimension 4 at position 1: pair 0 turns by 1 rad, pair 1 by 1/100 rad.
+/// // Interleaved pairs (x0, x1): the 1 in x0 turns towards x1.
+/// let mut x = [1.0, 0.0, 0.0, 0.0];
+/// Rope::interleaved().rotate(1, &mut x);
+/// assert!((x[0] - 1f32.cos()).abs() < 1e-7 && (x[1] - 1f32.sin()).abs() < 1e-7 && x[2] == 0.0);
+/// // Half-split pairs (x0, x2): the same 1 turns towards x2 instead.
+/// let mut x = [1.0, 0.0, 0.0, 0.0];
+/// Rope::half_split().rotate(1, &mut x);
+/// assert!((x[0] - 1f32.cos()).abs() < 1e-7 && (x[2] - 1f32.sin()).abs() < 1e-7 && x[1] == 0.0);
 /// ```
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum RopeLayout {
@@ -26,9 +34,13 @@ pub enum RopeLayout {
 ///
 /// ```
 /// use sdpa::layer::Rope;
-/// let rope = Rope::half_split().theta(500_000.0); // llama 3
-/// assert_eq!(rope.theta, 500_000.0);
-/// assert_eq!(Rope::interleaved().theta, Rope::DEFAULT_THETA);
+/// // The last pair of a head of 4 turns by p·θ^(−1/2): 1/100 rad at p = 1 with θ = 10⁴.
+/// let mut x = [0.0, 0.0, 1.0, 0.0];
+/// Rope::interleaved().rotate(1, &mut x);
+/// assert!((x[3] - 0.01f32.sin()).abs() < 1e-7);
+/// let mut y = [0.0, 0.0, 1.0, 0.0];
+/// Rope::interleaved().theta(100.0).rotate(1, &mut y); // 1/10 rad
+/// assert!((y[3] - 0.1f32.sin()).abs() < 1e-7);
 /// ```
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct Rope {
@@ -45,7 +57,10 @@ impl Rope {
     /// Pairs `(2i, 2i + 1)` (llama2.c), `θ = 10000`.
     ///
     /// ```
-    /// assert_eq!(sdpa::layer::Rope::interleaved().layout, sdpa::layer::RopeLayout::Interleaved);
+    /// use sdpa::layer::Rope;
+    /// let mut x = [0.0, 1.0, 0.0, 0.0];
+    /// Rope::interleaved().rotate(2, &mut x); // pair (x0, x1) by 2 rad
+    /// assert!((x[0] + 2f32.sin()).abs() < 1e-7 && (x[1] - 2f32.cos()).abs() < 1e-7);
     /// ```
     pub const fn interleaved() -> Self {
         Self { layout: RopeLayout::Interleaved, theta: Self::DEFAULT_THETA }
@@ -54,7 +69,10 @@ impl Rope {
     /// Pairs `(i, i + HD/2)` (Hugging Face llama), `θ = 10000`.
     ///
     /// ```
-    /// assert_eq!(sdpa::layer::Rope::half_split().layout, sdpa::layer::RopeLayout::HalfSplit);
+    /// use sdpa::layer::Rope;
+    /// let mut x = [0.0, 0.0, 1.0, 0.0];
+    /// Rope::half_split().rotate(2, &mut x); // pair (x0, x2) by 2 rad
+    /// assert!((x[0] + 2f32.sin()).abs() < 1e-7 && (x[2] - 2f32.cos()).abs() < 1e-7);
     /// ```
     pub const fn half_split() -> Self {
         Self { layout: RopeLayout::HalfSplit, theta: Self::DEFAULT_THETA }
@@ -63,7 +81,11 @@ impl Rope {
     /// The same layout with base `theta`.
     ///
     /// ```
-    /// assert_eq!(sdpa::layer::Rope::interleaved().theta(1e6).theta, 1e6);
+    /// use sdpa::layer::Rope;
+    /// // Head of 4, pair 1 at position 3 turns by 3·θ^(−1/2): 3/1000 rad with θ = 10⁶.
+    /// let mut x = [0.0, 0.0, 1.0, 0.0];
+    /// Rope::interleaved().theta(1e6).rotate(3, &mut x);
+    /// assert!((x[3] - 0.003f32.sin()).abs() < 1e-7 && (x[2] - 0.003f32.cos()).abs() < 1e-7);
     /// ```
     pub const fn theta(mut self, theta: f32) -> Self {
         self.theta = theta;

@@ -8,7 +8,6 @@ use super::{Broadcast, Strides, ViewError};
 use crate::attention::choose;
 use crate::options::{Bias, Mask};
 use crate::simd::dispatch;
-use crate::{Alignment, Settings};
 
 /// `B` batch entries of `H` heads of `N` rows of `D` elements of type `T`,
 /// read in place from a slice: the const-generic input view.
@@ -209,72 +208,7 @@ impl<'a, const B: usize, const H: usize, const NQ: usize, const NK: usize> Optio
         self.inner
     }
 
-    /// Replaces all settings at once.
-    ///
-    /// ```
-    /// let s = sdpa::Settings { causal: true, ..Default::default() };
-    /// assert_eq!(sdpa::multihead::Options::<1, 1, 1, 1>::new().with_settings(s).settings(), s);
-    /// ```
-    pub const fn with_settings(self, settings: Settings) -> Self {
-        Options { inner: self.inner.with_settings(settings) }
-    }
-
-    /// The current settings.
-    ///
-    /// ```
-    /// assert_eq!(sdpa::multihead::Options::<1, 1, 1, 1>::new().scale(2.0).settings().scale, Some(2.0));
-    /// ```
-    pub const fn settings(&self) -> Settings {
-        self.inner.settings()
-    }
-
-    /// Multiplies `q·k` by `scale` instead of `1/√D`.
-    ///
-    /// ```
-    /// assert_eq!(sdpa::multihead::Options::<1, 1, 1, 1>::new().scale(0.5).settings().scale, Some(0.5));
-    /// ```
-    pub const fn scale(self, scale: f32) -> Self {
-        Options { inner: self.inner.scale(scale) }
-    }
-
-    /// Causal mask in every head (top-left by default, as PyTorch's `is_causal`).
-    ///
-    /// ```
-    /// assert!(sdpa::multihead::Options::<1, 2, 4, 4>::new().causal().settings().causal);
-    /// ```
-    pub const fn causal(self) -> Self {
-        Options { inner: self.inner.causal() }
-    }
-
-    /// How queries align with keys for causal, window and ALiBi.
-    ///
-    /// ```
-    /// use sdpa::Alignment;
-    /// let o = sdpa::multihead::Options::<1, 2, 1, 8>::new().causal().alignment(Alignment::BottomRight);
-    /// assert_eq!(o.settings().alignment, Alignment::BottomRight);
-    /// ```
-    pub const fn alignment(self, alignment: Alignment) -> Self {
-        Options { inner: self.inner.alignment(alignment) }
-    }
-
-    /// Local window in every head: query `i` sees keys in `[p(i) − left, p(i) + right]`.
-    ///
-    /// ```
-    /// let o = sdpa::multihead::Options::<1, 2, 8, 8>::new().causal().window(3, 0);
-    /// assert_eq!(o.settings().window, Some(sdpa::Window { left: 3, right: 0 }));
-    /// ```
-    pub const fn window(self, left: usize, right: usize) -> Self {
-        Options { inner: self.inner.window(left, right) }
-    }
-
-    /// ALiBi with the same slope in every head.
-    ///
-    /// ```
-    /// assert_eq!(sdpa::multihead::Options::<1, 2, 2, 2>::new().alibi(0.5).settings().alibi_slope, Some(0.5));
-    /// ```
-    pub const fn alibi(self, slope: f32) -> Self {
-        Options { inner: self.inner.alibi(slope) }
-    }
+    crate::options::settings_builder!(inner.settings);
 
     /// ALiBi with slope `slopes[h]` in query head `h` (replaces a single slope).
     ///

@@ -27,10 +27,10 @@
 use super::check::{self, Extents};
 use super::lower::{self, Call};
 use super::{Broadcast, Error, Operand, Strides};
+use crate::Settings;
 use crate::attention::choose;
 use crate::options::{Bias, Mask};
 use crate::simd::dispatch;
-use crate::{Alignment, Settings, Window};
 
 /// The sizes of a multi-head call: Q is `batch × q_heads × queries ×
 /// head_dim`, K is `batch × kv_heads × keys × head_dim`, V is `batch ×
@@ -156,89 +156,10 @@ impl<'a> Options<'a> {
     /// assert_eq!(Options::new(), Options::default());
     /// ```
     pub const fn new() -> Self {
-        let settings =
-            Settings { scale: None, causal: false, alignment: Alignment::TopLeft, window: None, alibi_slope: None };
-        Options { settings, mask: None, bias: None, slopes: None }
+        Options { settings: Settings::new(), mask: None, bias: None, slopes: None }
     }
 
-    /// Replaces all settings (scale, causal, alignment, window, ALiBi slope) at once.
-    ///
-    /// ```
-    /// use sdpa::{Settings, multihead::runtime::Options};
-    /// let s = Settings { causal: true, scale: Some(0.5), ..Default::default() };
-    /// assert_eq!(Options::new().with_settings(s).settings(), s);
-    /// ```
-    pub const fn with_settings(mut self, settings: Settings) -> Self {
-        self.settings = settings;
-        self
-    }
-
-    /// The current settings.
-    ///
-    /// ```
-    /// use sdpa::multihead::runtime::Options;
-    /// assert_eq!(Options::new().scale(2.0).settings().scale, Some(2.0));
-    /// ```
-    pub const fn settings(&self) -> Settings {
-        self.settings
-    }
-
-    /// Multiplies `q·k` by `scale` instead of `1/√head_dim`.
-    ///
-    /// ```
-    /// use sdpa::multihead::runtime::Options;
-    /// assert_eq!(Options::new().scale(0.125).settings().scale, Some(0.125));
-    /// ```
-    pub const fn scale(mut self, scale: f32) -> Self {
-        self.settings.scale = Some(scale);
-        self
-    }
-
-    /// Causal mask in every head: query `i` sees keys `j ≤ p(i)`.
-    ///
-    /// ```
-    /// use sdpa::multihead::runtime::Options;
-    /// assert!(Options::new().causal().settings().causal);
-    /// ```
-    pub const fn causal(mut self) -> Self {
-        self.settings.causal = true;
-        self
-    }
-
-    /// How queries align with keys for causal, window and ALiBi.
-    ///
-    /// ```
-    /// use sdpa::{Alignment, multihead::runtime::Options};
-    /// let o = Options::new().causal().alignment(Alignment::BottomRight);
-    /// assert_eq!(o.settings().alignment, Alignment::BottomRight);
-    /// ```
-    pub const fn alignment(mut self, alignment: Alignment) -> Self {
-        self.settings.alignment = alignment;
-        self
-    }
-
-    /// Local window in every head: query `i` sees keys in `[p(i) − left, p(i) + right]`.
-    ///
-    /// ```
-    /// use sdpa::{Window, multihead::runtime::Options};
-    /// assert_eq!(Options::new().window(3, 0).settings().window, Some(Window { left: 3, right: 0 }));
-    /// ```
-    pub const fn window(mut self, left: usize, right: usize) -> Self {
-        self.settings.window = Some(Window { left, right });
-        self
-    }
-
-    /// ALiBi with the same slope in every head (see
-    /// [`alibi_slopes`](Self::alibi_slopes) for one per head).
-    ///
-    /// ```
-    /// use sdpa::multihead::runtime::Options;
-    /// assert_eq!(Options::new().alibi(0.5).settings().alibi_slope, Some(0.5));
-    /// ```
-    pub const fn alibi(mut self, slope: f32) -> Self {
-        self.settings.alibi_slope = Some(slope);
-        self
-    }
+    crate::options::settings_builder!(settings);
 
     /// ALiBi with slope `slopes[h]` in query head `h` (one per query head,
     /// else [`Error::SlopesLength`]); replaces the settings' single slope.
@@ -357,24 +278,11 @@ fn validate(
     check::input(extents(kv_heads, keys, head_dim), k.strides, k.data.len()).map_err(tag(Operand::Key))?;
     check::input(extents(kv_heads, keys, value_dim), v.strides, v.data.len()).map_err(tag(Operand::Value))?;
     check::output(extents(q_heads, queries, value_dim), out.strides, out.data.len()).map_err(tag(Operand::Output))?;
-    let fits = |per_query: bool, spread: Broadcast, len: usize| {
-        let block = if per_query { queries.checked_mul(keys) } else { Some(keys) };
-        block.and_then(|b| b.checked_mul(spread.blocks(batch, q_heads))) == Some(len)
-    };
-    let mask_ok = match options.mask {
-        None => true,
-        Some((Mask::PerQuery(m), spread)) => fits(true, spread, m.len()),
-        Some((Mask::PerKey(m), spread)) => fits(false, spread, m.len()),
-    };
-    if !mask_ok {
+    let blocks = |spread: Broadcast| spread.blocks(batch, q_heads);
+    if options.mask.is_some_and(|(m, spread)| !m.fits(queries, keys, blocks(spread))) {
         return Err(Error::MaskLength);
     }
-    let bias_ok = match options.bias {
-        None => true,
-        Some((Bias::PerQuery(b), spread)) => fits(true, spread, b.len()),
-        Some((Bias::PerKey(b), spread)) => fits(false, spread, b.len()),
-    };
-    if !bias_ok {
+    if options.bias.is_some_and(|(b, spread)| !b.fits(queries, keys, blocks(spread))) {
         return Err(Error::BiasLength);
     }
     if options.slopes.is_some_and(|s| s.len() != q_heads) {

@@ -9,7 +9,7 @@ use crate::{
 };
 use core::mem::MaybeUninit;
 use core::ptr;
-use sdpa::runtime::{self, Bias, Mask, Options, Shape};
+use sdpa::runtime::{self, Bias, Mask, RuntimeOptions, Shape};
 use std::vec;
 use std::vec::Vec;
 
@@ -132,8 +132,8 @@ fn c_options(case: &Case, mask: &[u8], bias: &[f32]) -> SdpaOptions {
     }
 }
 
-fn rust_options<'a>(case: &Case, keep: &'a [bool], bias: &'a [f32]) -> Options<'a> {
-    let mut o = Options::new();
+fn rust_options<'a>(case: &Case, keep: &'a [bool], bias: &'a [f32]) -> RuntimeOptions<'a> {
+    let mut o = RuntimeOptions::new();
     if case.flags & SDPA_FLAG_SCALE != 0 {
         o = o.scale(0.3);
     }
@@ -212,7 +212,7 @@ fn k_and_v_may_be_one_buffer() {
     let (q, kv) = (values(12, 4), values(24, 5));
     let mut out = [0.0f32; 12];
     let mut want = [0.0f32; 12];
-    runtime::attention(runtime_shape(s), &q, &kv, &kv, &mut want, &Options::new()).unwrap();
+    runtime::attention(runtime_shape(s), &q, &kv, &kv, &mut want, &RuntimeOptions::new()).unwrap();
     assert_eq!(
         unsafe { sdpa_attention(s, q.as_ptr(), kv.as_ptr(), kv.as_ptr(), out.as_mut_ptr(), ptr::null()) },
         SdpaStatus::Ok

@@ -80,7 +80,7 @@ pub fn causal() -> Causal {
     }
     let shape = Shape { queries: 32, keys: 32, head_dim: 16, value_dim: 16 };
     let mut flat = [0.0f32; 32 * 16];
-    let opts = runtime::Options::new().causal();
+    let opts = runtime::RuntimeOptions::new().causal();
     let ran =
         runtime::attention(shape, CAUSAL_Q.as_slice(), CAUSAL_K.as_slice(), CAUSAL_V.as_slice(), &mut flat, &opts);
     Causal { max_error, worst_fraction_of_bound: worst, runtime_matches: ran.is_ok() && flat == *out.as_slice() }

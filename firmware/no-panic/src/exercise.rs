@@ -305,7 +305,7 @@ fn runtime_calls() {
     let (out, w, bias) = (floats(&mut out), floats(&mut w), floats(&mut bias));
     let keep = bb(&mut keep[..]);
     let shape = bb(Shape { queries: 2, keys: 3, head_dim: 4, value_dim: 5 });
-    let mut o = runtime::Options::new();
+    let mut o = runtime::RuntimeOptions::new();
     if bb(true) {
         o = o.with_settings(bb(Settings { window: Some(Window { left: 1, right: 0 }), ..Settings::default() }));
     }
