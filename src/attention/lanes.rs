@@ -37,7 +37,7 @@ use core::ops::Range;
 /// Queries per block: the lanes of a portable vector.
 const QUERIES: usize = 4;
 /// Keys per online-softmax block.
-const KEYS: usize = 16;
+const KEYS: usize = 32;
 /// Score slots: a block, the spill of its last tile of four, and the old
 /// maximum (exponentiated with the block's scores).
 const SLOTS: usize = KEYS + 4;
@@ -216,15 +216,18 @@ fn softmax_block<const L: usize, S: Simd<L>>(
             if let Some(slot) = slots.get_mut(n) {
                 s.store(max, slot);
             }
-            let mut block_sum = s.zero();
-            for (i, x) in slots.iter_mut().enumerate().take(n + 1) {
+            for x in slots.iter_mut().take(n + 1) {
                 rolled();
-                let w = exp_shifted(s, s.load(x), shift);
-                if i < n {
-                    block_sum = block_sum + w;
-                }
-                s.store(w, x);
+                s.store(exp_shifted(s, s.load(x), shift), x);
             }
+            // The sum in a pass of its own: beside the exponential's
+            // constants, four shifts and its temporaries, four running sums
+            // no longer fit the FPU's registers (they went to the stack and
+            // back for every key).
+            let block_sum = slots.get(..n).unwrap_or_default().iter().fold(s.zero(), |sum, x| {
+                rolled();
+                sum + s.load(x)
+            });
             let old = slots.get(n).map_or(s.zero(), |x| s.load(x));
             let rescale = s.select_eq(new_max, max, s.splat(1.0), old);
             (new_max, sum * rescale + block_sum, s.to_array(rescale))
@@ -267,30 +270,28 @@ fn chunks(row: &[f32]) -> &[[f32; 4]] {
     row.as_chunks::<4>().0
 }
 
-/// The first `steps.len()` steps of `row`, or `steps` if it is shorter.
-#[inline(always)]
-fn same<'a>(row: &'a [f32], steps: &'a [[f32; 4]]) -> &'a [[f32; 4]] {
-    chunks(row).get(..steps.len()).unwrap_or(steps)
-}
-
 /// `acc[j]` = the four queries (lanes) dotted with key `keys[j]`, each
-/// along the head dimension in order: per step of four dimensions, four
-/// values of each query and of each key, sixteen multiply-adds.
+/// along the head dimension in order: per dimension, one value of each
+/// query and of each key, sixteen multiply-adds. One dimension per step:
+/// eight values and sixteen accumulators fit the FPU's 32 registers, where
+/// a step of four dimensions had the scheduler load all 32 values first
+/// and spill them.
 #[inline(always)]
 fn dot_tile<'a, const L: usize, S: Simd<L>>(s: S, q: &[&'a [f32]; QUERIES], keys: [&'a [f32]; 4]) -> [S::V; 4] {
-    let steps = chunks(q[0]);
-    // Every stream exactly as long as the first query's (a row shorter than
-    // that, which the invariants rule out, reads the first query instead):
-    // one trip count for the zip below.
-    let [q0, q1, q2, q3] = q.map(|r| same(r, steps));
-    let [k0, k1, k2, k3] = keys.map(|r| same(r, steps));
+    let d = chunks(q[0]).len() * 4;
+    // Every stream exactly as long as the first query's whole steps (a row
+    // shorter than that, which the invariants rule out, reads the first
+    // query instead): one trip count for the zip below.
+    let same = |r: &'a [f32]| r.get(..d).unwrap_or(q[0].get(..d).unwrap_or_default());
+    let [q0, q1, q2, q3] = q.map(same);
+    let [k0, k1, k2, k3] = keys.map(same);
     let mut acc = [s.zero(); 4];
-    for (((((((a, b), x), y), k0), k1), k2), k3) in q0.iter().zip(q1).zip(q2).zip(q3).zip(k0).zip(k1).zip(k2).zip(k3) {
-        for u in 0..4 {
-            let qv = s.load(&lanes([a[u], b[u], x[u], y[u]]));
-            for (acc, k) in acc.iter_mut().zip([k0, k1, k2, k3]) {
-                *acc = s.mul_add(qv, s.splat(k[u]), *acc);
-            }
+    for (((((((&a, &b), &x), &y), &k0), &k1), &k2), &k3) in
+        q0.iter().zip(q1).zip(q2).zip(q3).zip(k0).zip(k1).zip(k2).zip(k3)
+    {
+        let qv = s.load(&lanes([a, b, x, y]));
+        for (acc, k) in acc.iter_mut().zip([k0, k1, k2, k3]) {
+            *acc = s.mul_add(qv, s.splat(k), *acc);
         }
     }
     acc
@@ -335,7 +336,13 @@ fn accumulate<const L: usize, S: Simd<L>>(
             let vectors = dv / L;
             let keys = Keys { v, ranges, first, weights };
             let wfast = weights.get(fast.start - first..fast.end - first).unwrap_or_default();
+            // The fast keys' V rows as whole strides (no per-key length
+            // check); a last row shorter than the stride (a strided view's
+            // last key) goes through the edge loop, which folds it the same.
+            let stride = v.stride.max(1);
             let rows = row_from(v, fast.start);
+            let whole = wfast.len().min(rows.len() / stride);
+            let rest = fast.start + whole..fast.end;
             for c in 0..vectors {
                 rolled();
                 let at = c * L;
@@ -346,14 +353,16 @@ fn accumulate<const L: usize, S: Simd<L>>(
                 if !before.is_empty() {
                     acc = keys.fold_edges(s, before.clone(), at, acc);
                 }
-                let rows = rows.get(at..).unwrap_or_default();
-                for (row, w) in rows.chunks(v.stride.max(1)).zip(wfast) {
-                    if let Some(x) = row.first_chunk::<L>() {
+                for (row, w) in rows.chunks_exact(stride).zip(wfast) {
+                    if let Some(x) = row.get(at..).and_then(|r| r.first_chunk::<L>()) {
                         let x = s.load(x);
                         for (l, a) in acc.iter_mut().enumerate() {
                             *a = s.mul_add(s.splat(w[l]), x, *a);
                         }
                     }
+                }
+                if !rest.is_empty() {
+                    acc = keys.fold_edges(s, rest.clone(), at, acc);
                 }
                 if !after.is_empty() {
                     acc = keys.fold_edges(s, after.clone(), at, acc);

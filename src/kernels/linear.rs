@@ -100,7 +100,7 @@ impl Projection<'_> {
         if n_in == 0 || n_out == 0 || x_stride < n_in || out_stride < n_out {
             return;
         }
-        let block_rows = (WEIGHT_BLOCK_BYTES / (n_in * 4)).max(1).div_ceil(NR) * NR;
+        let block_rows = (WEIGHT_BLOCK_BYTES / 4 / n_in).max(1).div_ceil(NR) * NR;
         let mut first = 0;
         // `&mut` iterators throughout: the by-value zip of chunk iterators
         // divides by the chunk size out of line at opt-level "s"/"z", a
@@ -141,7 +141,7 @@ impl Projection<'_> {
         rows: usize,
     ) {
         let n_in = self.n_in;
-        let mut groups = block.chunks_exact(NR * n_in);
+        let mut groups = block.chunks_exact(size(NR, n_in));
         let mut o = first;
         for group in &mut groups {
             let w: [&[f32]; NR] = split_rows(group, n_in);
@@ -149,7 +149,7 @@ impl Projection<'_> {
             self.store(&sums, &mut y, o);
             o += NR;
         }
-        for w in &mut groups.remainder().chunks_exact(n_in) {
+        for w in &mut groups.remainder().chunks_exact(n_in.max(1)) {
             let sums = dot_tile::<L, S, MR, 1>(s, x, &[w]);
             self.store(&sums, &mut y, o);
             o += 1;

@@ -9,6 +9,7 @@
 //! | size_one | `one` | one attention instance: size_one − size_base |
 //! | size_two | `one`, `second` | a second shape: size_two − size_one |
 //! | size_three | `one`, `second`, `third` | a third shape: size_three − size_two |
+//! | size_same | `one`, `same` | a shape on the first one's engine: size_same − size_one |
 //! | size_decode | `base`, `decode` | one layer decode instance: size_decode − size_base |
 //!
 //! Inputs go through `black_box`, so nothing is constant-folded away; the
@@ -104,6 +105,19 @@ macro_rules! third {
     };
 }
 pub(crate) use third;
+
+/// A shape on the first shape's engine (lanes): causal, NQ = NK = 64, D = DV = 16.
+macro_rules! same {
+    () => {
+        let q3 = black_box(Matrix::<64, 16>::zeros());
+        let k3 = black_box(Matrix::<64, 16>::zeros());
+        let v3 = black_box(Matrix::<64, 16>::zeros());
+        let mut out3 = Matrix::<64, 16>::zeros();
+        attention(&q3, &k3, &v3, &mut out3, &Options::new().causal());
+        black_box(&out3);
+    };
+}
+pub(crate) use same;
 
 /// Width, heads and head size of the decode probe's layer (multi-head, no GQA).
 pub const LAYER_D: usize = 32;
