@@ -120,9 +120,11 @@ pub(crate) fn attend<const L: usize, S: Simd<L>>(s: S, problem: &Problem<'_>, fi
     let dims = tiny::RuntimeDims { nk: problem.nk, d: problem.d, dv: problem.dv };
     match choose::<L, S>(problem, tiny::fits(dims.nk, dims.d, dims.dv)) {
         Engine::Tiny => tiny::attend(s, dims, problem, first_row, out),
-        Engine::Tiled => tiled::attend(s, problem, first_row, out),
-        Engine::Lanes => lanes::attend(s, problem, first_row, out),
-        Engine::Rows => rows::attend(s, problem, first_row, out),
+        // The guards are constants of the backend: the engine a backend
+        // never chooses is not compiled into it, whatever gets inlined.
+        Engine::Tiled if S::REGISTERS >= 16 => tiled::attend(s, problem, first_row, out),
+        Engine::Lanes if S::REGISTERS < 16 => lanes::attend(s, problem, first_row, out),
+        Engine::Tiled | Engine::Lanes | Engine::Rows => rows::attend(s, problem, first_row, out),
     }
 }
 
@@ -137,9 +139,11 @@ pub(crate) fn attend_const<const L: usize, S: Simd<L>, const NK: usize, const D:
 ) {
     match choose::<L, S>(problem, tiny::fits(NK, D, DV)) {
         Engine::Tiny => tiny::attend(s, tiny::ConstDims::<NK, D, DV>, problem, first_row, out),
-        Engine::Tiled => tiled::attend(s, problem, first_row, out),
-        Engine::Lanes => lanes::attend(s, problem, first_row, out),
-        Engine::Rows => rows::attend(s, problem, first_row, out),
+        // The guards are constants of the backend: the engine a backend
+        // never chooses is not compiled into it, whatever gets inlined.
+        Engine::Tiled if S::REGISTERS >= 16 => tiled::attend(s, problem, first_row, out),
+        Engine::Lanes if S::REGISTERS < 16 => lanes::attend(s, problem, first_row, out),
+        Engine::Tiled | Engine::Lanes | Engine::Rows => rows::attend(s, problem, first_row, out),
     }
 }
 

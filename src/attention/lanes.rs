@@ -346,18 +346,20 @@ fn accumulate<const L: usize, S: Simd<L>>(
             for c in 0..vectors {
                 rolled();
                 let at = c * L;
-                let mut acc: [S::V; QUERIES] = core::array::from_fn(|l| match out[l].get(at..at + L) {
-                    Some(x) => s.load(&core::array::from_fn(|i| start.value(x.get(i).copied().unwrap_or(0.0), l))),
-                    None => s.zero(),
-                });
+                let mut acc = [s.zero(); QUERIES];
+                for (l, (a, row)) in acc.iter_mut().zip(out.iter()).enumerate() {
+                    if let Some(x) = row.get(at..at + L) {
+                        *a = s.load(&core::array::from_fn(|i| start.value(x.get(i).copied().unwrap_or(0.0), l)));
+                    }
+                }
                 if !before.is_empty() {
                     acc = keys.fold_edges(s, before.clone(), at, acc);
                 }
                 for (row, w) in rows.chunks_exact(stride).zip(wfast) {
                     if let Some(x) = row.get(at..).and_then(|r| r.first_chunk::<L>()) {
                         let x = s.load(x);
-                        for (l, a) in acc.iter_mut().enumerate() {
-                            *a = s.mul_add(s.splat(w[l]), x, *a);
+                        for (a, &w) in acc.iter_mut().zip(w) {
+                            *a = s.mul_add(s.splat(w), x, *a);
                         }
                     }
                 }

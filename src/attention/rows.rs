@@ -228,7 +228,7 @@ fn dot8<const L: usize, S: Simd<L>>(s: S, qv: &[[f32; L]], k: &[&[[f32; L]]; 8])
 #[inline(always)]
 pub(crate) fn dot_lanes<const L: usize, S: Simd<L>>(s: S, query: &[f32], keys: [&[f32]; L]) -> S::V {
     let long = keys.map(|k| k.len() >= query.len());
-    let sums = dot_group(s, query, core::array::from_fn(|i| if long[i] { keys[i] } else { query }));
+    let sums = dot_group(s, query, keys.map(|k| if k.len() >= query.len() { k } else { query }));
     if long.iter().all(|&l| l) {
         return sums;
     }

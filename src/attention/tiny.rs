@@ -191,7 +191,9 @@ fn attend_with<'a, const L: usize, S: Simd<L>>(
     let value_vectors = dv.div_ceil(L).min(MAX_VECTORS);
     let scale = s.splat(problem.scale());
     let rows = out.len().min(problem.nq.saturating_sub(first_row));
-    for (i, row) in (first_row..).zip(out.rows(rows)) {
+    // Row indices from the rows present (`first_row` may be near `usize::MAX`).
+    for (k, row) in out.rows(rows).enumerate() {
+        let i = first_row + k;
         let query = q_row(i);
         let mut scores = [s.zero(); MAX_VECTORS];
         for (c, &x) in query.iter().enumerate().take(d) {

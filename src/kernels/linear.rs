@@ -107,7 +107,8 @@ impl Projection<'_> {
         // panic path the no-panic proof rejects.
         for block in &mut self.weight.chunks(size(block_rows, n_in)) {
             let rows = block.len() / n_in;
-            let mut rows_in = x.chunks(x_stride).map_while(|r| r.get(..n_in)).zip(out.chunks_mut(out_stride));
+            let mut rows_in =
+                x.chunks(x_stride.max(1)).map_while(|r| r.get(..n_in)).zip(out.chunks_mut(out_stride.max(1)));
             loop {
                 let mut xt: [&[f32]; MR] = [&[]; MR];
                 let mut yt: [&mut [f32]; MR] = core::array::from_fn(|_| &mut [][..]);
@@ -182,18 +183,19 @@ fn dot_tile<const L: usize, S: Simd<L>, const MR: usize, const NR: usize>(
     let mut acc = [[s.zero(); NR]; MR];
     let xv = x.map(|r| r.as_chunks::<L>());
     let wv = w.map(|r| r.as_chunks::<L>());
-    let steps = xv[0].0.len();
+    let steps = xv.first().map_or(0, |(v, _)| v.len());
     let xq = xv.map(|(v, _)| v.as_chunks::<UNROLL>().0);
     let wq = wv.map(|(v, _)| v.as_chunks::<UNROLL>().0);
     // Four vectors per row per bounds check.
     for c in 0..steps / UNROLL {
         // By reference: each vector is loaded where it is used.
-        let a: [&[[f32; L]; UNROLL]; MR] = core::array::from_fn(|t| xq[t].get(c).unwrap_or(&[[0.0; L]; UNROLL]));
-        let b: [&[[f32; L]; UNROLL]; NR] = core::array::from_fn(|o| wq[o].get(c).unwrap_or(&[[0.0; L]; UNROLL]));
+        let a: [&[[f32; L]; UNROLL]; MR] = xq.map(|r| r.get(c).unwrap_or(&[[0.0; L]; UNROLL]));
+        let b: [&[[f32; L]; UNROLL]; NR] = wq.map(|r| r.get(c).unwrap_or(&[[0.0; L]; UNROLL]));
         for u in 0..UNROLL {
-            let bv: [S::V; NR] = core::array::from_fn(|o| s.load(&b[o][u]));
+            // `get`: no index panic where the loop stays rolled (opt-level "s").
+            let bv: [S::V; NR] = b.map(|r| r.get(u).map_or(s.zero(), |v| s.load(v)));
             for (acc, a) in acc.iter_mut().zip(&a) {
-                let av = s.load(&a[u]);
+                let av = a.get(u).map_or(s.zero(), |v| s.load(v));
                 for (acc, &bv) in acc.iter_mut().zip(&bv) {
                     *acc = s.mul_add(av, bv, *acc);
                 }
@@ -201,7 +203,7 @@ fn dot_tile<const L: usize, S: Simd<L>, const MR: usize, const NR: usize>(
         }
     }
     for c in steps / UNROLL * UNROLL..steps {
-        let bv: [S::V; NR] = core::array::from_fn(|o| s.load(wv[o].0.get(c).unwrap_or(&[0.0; L])));
+        let bv: [S::V; NR] = wv.map(|(v, _)| s.load(v.get(c).unwrap_or(&[0.0; L])));
         for (acc, (xr, _)) in acc.iter_mut().zip(&xv) {
             let av = s.load(xr.get(c).unwrap_or(&[0.0; L]));
             for (acc, &bv) in acc.iter_mut().zip(&bv) {
@@ -211,7 +213,7 @@ fn dot_tile<const L: usize, S: Simd<L>, const MR: usize, const NR: usize>(
     }
     let tails_x = xv.map(|(_, t)| t);
     if !tails_x[0].is_empty() {
-        let bt: [S::V; NR] = core::array::from_fn(|o| s.load_padded(wv[o].1, 0.0));
+        let bt: [S::V; NR] = wv.map(|(_, t)| s.load_padded(t, 0.0));
         for (acc, t) in acc.iter_mut().zip(tails_x) {
             let at = s.load_padded(t, 0.0);
             for (acc, &bt) in acc.iter_mut().zip(&bt) {
