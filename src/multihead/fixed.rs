@@ -8,7 +8,7 @@ use super::{Broadcast, Strides, ViewError};
 use crate::attention::choose;
 use crate::options::{Bias, Mask};
 use crate::simd::dispatch;
-use crate::{Alignment, Settings};
+use crate::{Alignment, KvElement, Settings};
 
 /// `B` batch entries of `H` heads of `N` rows of `D` elements of type `T`,
 /// read in place from a slice: the const-generic input view.
@@ -549,10 +549,11 @@ pub fn attention<
     const NK: usize,
     const D: usize,
     const DV: usize,
+    E: KvElement,
 >(
     q: Heads<'_, B, H, NQ, D>,
-    k: Heads<'_, B, KVH, NK, D>,
-    v: Heads<'_, B, KVH, NK, DV>,
+    k: Heads<'_, B, KVH, NK, D, E>,
+    v: Heads<'_, B, KVH, NK, DV, E>,
     out: HeadsMut<'_, B, H, NQ, DV>,
     options: &Options<'_, B, H, NQ, NK>,
 ) {
@@ -569,6 +570,6 @@ pub fn attention<
     dispatch!(|s| lower::each_head(
         call,
         #[inline(always)]
-        |problem, rows| choose::attend_rows_const::<_, _, NK, D, DV>(s, problem, 0, rows)
+        |problem, rows| choose::attend_rows_const::<_, _, _, NK, D, DV>(s, problem, 0, rows)
     ))
 }

@@ -30,7 +30,7 @@ use super::{Broadcast, Error, Operand, Strides};
 use crate::attention::choose;
 use crate::options::{Bias, Mask};
 use crate::simd::dispatch;
-use crate::{Alignment, Settings, Window};
+use crate::{Alignment, KvElement, Settings, Window};
 
 /// The sizes of a multi-head call: Q is `batch × q_heads × queries ×
 /// head_dim`, K is `batch × kv_heads × keys × head_dim`, V is `batch ×
@@ -62,7 +62,8 @@ pub struct Shape {
 
 /// An input tensor: a slice and the element strides of its four axes
 /// (batch, head, token, dim). The extents come from the [`Shape`]. `T` is
-/// the element type (only `f32` today).
+/// the element type: `f32` for queries, `f32`, [`F16`](crate::F16) or
+/// [`Bf16`](crate::Bf16) for keys and values.
 ///
 /// ```
 /// use sdpa::multihead::{Strides, runtime::View};
@@ -317,11 +318,11 @@ impl<'a> Options<'a> {
 /// let r = runtime::attention(gqa_3_2, View::new(&q, qs), kv, vs, ViewMut::new(&mut out, os), &Options::new());
 /// assert_eq!(r, Err(Error::HeadGroups));
 /// ```
-pub fn attention(
+pub fn attention<E: KvElement>(
     shape: Shape,
     q: View<'_>,
-    k: View<'_>,
-    v: View<'_>,
+    k: View<'_, E>,
+    v: View<'_, E>,
     out: ViewMut<'_>,
     options: &Options<'_>,
 ) -> Result<(), Error> {
@@ -336,11 +337,11 @@ pub fn attention(
 }
 
 /// Every check of [`attention`], in its documented order.
-fn validate(
+fn validate<E>(
     shape: Shape,
     q: &View<'_>,
-    k: &View<'_>,
-    v: &View<'_>,
+    k: &View<'_, E>,
+    v: &View<'_, E>,
     out: &ViewMut<'_>,
     options: &Options<'_>,
 ) -> Result<(), Error> {
