@@ -87,17 +87,19 @@ fn attend_row<const L: usize, S: Simd<L>, E: KvElement>(
                 // or every group under a mask) key by key.
                 let whole = if masking { 0 } else { n / L };
                 let span = row_from(&k, start);
-                let mut block: [[f32; L]; GROUPS] = core::array::from_fn(|g| {
+                // A loop, not `array::from_fn`: a closure handed to a
+                // library function that is not inlined would run the dot
+                // products without the backend's target features.
+                let mut block = [[f32::NEG_INFINITY; L]; GROUPS];
+                for (g, lanes) in block.iter_mut().enumerate().take(groups) {
                     let x = if g < whole {
                         let rows = core::array::from_fn(|i| span.get((g * L + i) * k.stride..).unwrap_or_default());
                         dot_group(s, plan.query, rows) * s.splat(plan.scale)
-                    } else if g < groups {
-                        score_keys(s, plan, &k, start + g * L, n - g * L)
                     } else {
-                        s.splat(f32::NEG_INFINITY)
+                        score_keys(s, plan, &k, start + g * L, n - g * L)
                     };
-                    s.to_array(x)
-                });
+                    s.store(x, lanes);
+                }
                 if terms {
                     add_terms(plan, start, block.as_flattened_mut().get_mut(..n).unwrap_or_default());
                 }
@@ -240,7 +242,10 @@ fn dot8<const L: usize, S: Simd<L>, E: KvElement>(s: S, qv: &[[f32; L]], k: &[&[
     let mut steps = qv.iter().zip(k[0]).zip(k[1]).zip(k[2]).zip(k[3]).zip(k[4]).zip(k[5]).zip(k[6]).zip(k[7]);
     let Some(((((((((q, k0), k1), k2), k3), k4), k5), k6), k7)) = steps.next() else { return [s.zero(); 8] };
     let q = s.load(q);
-    let mut acc = [k0, k1, k2, k3, k4, k5, k6, k7].map(|k| q * s.load_kv(k));
+    let mut acc = [s.zero(); 8];
+    for (acc, k) in acc.iter_mut().zip([k0, k1, k2, k3, k4, k5, k6, k7]) {
+        *acc = q * s.load_kv(k);
+    }
     for ((((((((q, k0), k1), k2), k3), k4), k5), k6), k7) in steps {
         let q = s.load(q);
         for (acc, k) in acc.iter_mut().zip([k0, k1, k2, k3, k4, k5, k6, k7]) {
@@ -336,12 +341,13 @@ impl<const L: usize, S: Simd<L>, E: KvElement, const MASKED: bool> Pv<'_, '_, L,
     #[inline(always)]
     fn columns<const NV: usize>(&self, out: &mut [[f32; L]; NV], col: usize) {
         let s = self.s;
-        let mut acc = if self.first {
-            [s.zero(); NV]
-        } else {
+        let mut acc = [s.zero(); NV];
+        if !self.first {
             let r = s.splat(self.rescale);
-            out.map(|x| s.load(&x) * r)
-        };
+            for (a, x) in acc.iter_mut().zip(out.iter()) {
+                *a = s.load(x) * r;
+            }
+        }
         let fold = |acc: &mut [S::V; NV], row: &[E], w: f32| {
             if let Some(vs) = row.as_chunks::<L>().0.first_chunk::<NV>() {
                 let w = s.splat(w);
