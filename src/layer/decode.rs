@@ -14,7 +14,8 @@ impl<const D: usize, const QH: usize, const KVH: usize, const HD: usize> SelfAtt
     /// and V, appends K (after RoPE) and V to `cache`, attends its query to
     /// every cached token (causal by construction; the last `CAP` tokens in
     /// sliding mode) and writes the layer output to `out`. Returns the
-    /// token's position.
+    /// token's position. With a 16-bit cache ([`KvCache`]'s `E`) the
+    /// new K and V are computed in `f32` and rounded as they are stored.
     ///
     /// Gives the output row that [`forward`](Self::forward) with
     /// [`LayerMask::causal`](crate::layer::LayerMask::causal) gives for that

@@ -512,6 +512,8 @@ impl<
 /// with kv head `g = h / (H / KVH)` (PyTorch's `enable_gqa`; `KVH = 1` is
 /// MQA). Each (b, h) gives the same bits as [`crate::attention`] on that
 /// head's rows; see the [module docs](super) for layouts, masks and ALiBi.
+/// K and V may be views of [`F16`](crate::F16) or [`Bf16`](crate::Bf16)
+/// (as for [`runtime::attention`]).
 ///
 /// ```
 /// use sdpa::multihead::{self, Heads, HeadsMut, Options};
@@ -522,6 +524,12 @@ impl<
 /// let view = Heads::bshd(x);
 /// multihead::attention(view, view, view, HeadsMut::bshd(&mut out), &Options::new().causal());
 /// assert_eq!(out[0][0], x[0][0]); // token 0 of each head sees only itself
+///
+/// // K and V in bfloat16 (0 and 1 are exact: the same bits).
+/// let x16 = [x[0].map(|t| t.map(|r| r.map(sdpa::Bf16::from_f32)))];
+/// let mut out16 = [[[[0.0f32; 2]; 2]; 3]; 1];
+/// multihead::attention(view, Heads::bshd(&x16), Heads::bshd(&x16), HeadsMut::bshd(&mut out16), &Options::new().causal());
+/// assert_eq!(out16, out);
 /// ```
 ///
 /// Sizes that disagree do not compile (here, K has another head dimension):
