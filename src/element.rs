@@ -178,11 +178,33 @@ impl Bf16 {
 
 /// The element types keys and values can be stored in: `f32`, [`F16`],
 /// [`Bf16`]. Sealed; the engines read each through vector loads that
-/// widen to `f32`.
-pub trait KvElement: Copy + Send + Sync + sealed::Sealed + 'static {
-    /// The element type, for the engines' choice.
-    #[doc(hidden)]
-    const KIND: Kind;
+/// widen to `f32` in registers (`vcvtph2ps` with F16C or AVX-512, a
+/// zero-extend and shift for bf16, exact integer code on the other
+/// backends), so a 16-bit K/V call gives the same bits as the `f32` call on
+/// the widened values, on the row engine, which runs every 16-bit call.
+///
+/// # Error bound
+/// Against the f64 reference of the *rounded* inputs (the widened K and V),
+/// the output obeys the crate's attention bound unchanged (README,
+/// "Accuracy": `max|v|·((e^{2Δ} − 1) + e^{2Δ}·K)` per output), since the
+/// engine computes exactly what it computes for those `f32` values.
+/// Rounding to 16 bits is what comes on top, against the unrounded inputs:
+/// each entry moves by at most `ε·|x| + η` (`ε = 2⁻¹¹, η = 2⁻²⁵` for
+/// binary16, 11 significant bits; `ε = 2⁻⁸, η = 2⁻¹³⁴` for bfloat16, 8
+/// bits; binary16 turns `|x| ≥ 65520` into `±∞`), so each score by at most
+/// `Δₖ = |scale|·maxⱼ Σᵢ |qᵢ|·(ε·|kⱼᵢ| + η)`, each weight by the factor
+/// `e^{±2Δₖ}`, and each output by at most `max|v|·(e^{2Δₖ} − 1 + ε) + η`
+/// (`max|v|` over the visible values of its column). With `|q|, |k| ≤ 1`,
+/// D = 64 and scale `1/8`: `Δₖ ≤ 2⁻¹¹·8 ≈ 0.004` for binary16, so the
+/// rounding adds at most about 0.8 % of `max|v|` (bfloat16: about 7 %).
+/// `tests/kv16.rs` checks both statements on every backend.
+///
+/// ```
+/// use sdpa::{F16, KvElement};
+/// let k: Vec<F16> = [0.1f32, -2.0].iter().map(|&x| F16::from_f32(x)).collect();
+/// assert_eq!(k[1].to_f32(), -2.0);
+/// ```
+pub trait KvElement: Copy + Send + Sync + PartialEq + core::fmt::Debug + sealed::Sealed + 'static {
     /// The exact `f32` value.
     ///
     /// ```
@@ -199,20 +221,7 @@ pub trait KvElement: Copy + Send + Sync + sealed::Sealed + 'static {
     fn from_f32(x: f32) -> Self;
 }
 
-/// Which [`KvElement`] a type is.
-#[doc(hidden)]
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Kind {
-    /// `f32`.
-    F32,
-    /// [`F16`].
-    F16,
-    /// [`Bf16`].
-    Bf16,
-}
-
 impl KvElement for f32 {
-    const KIND: Kind = Kind::F32;
     #[inline(always)]
     fn to_f32(self) -> f32 {
         self
@@ -224,7 +233,6 @@ impl KvElement for f32 {
 }
 
 impl KvElement for F16 {
-    const KIND: Kind = Kind::F16;
     #[inline(always)]
     fn to_f32(self) -> f32 {
         F16::to_f32(self)
@@ -236,7 +244,6 @@ impl KvElement for F16 {
 }
 
 impl KvElement for Bf16 {
-    const KIND: Kind = Kind::Bf16;
     #[inline(always)]
     fn to_f32(self) -> f32 {
         Bf16::to_f32(self)
@@ -247,11 +254,68 @@ impl KvElement for Bf16 {
     }
 }
 
-mod sealed {
-    pub trait Sealed {}
-    impl Sealed for f32 {}
-    impl Sealed for super::F16 {}
-    impl Sealed for super::Bf16 {}
+/// What the engines need of an element type, kept out of the public API
+/// (public items of a private module: unnameable outside the crate).
+pub(crate) mod sealed {
+    use super::{Bf16, F16};
+
+    /// `L` elements of one of the three types, for the backend's widening
+    /// load (`Simd::load_kv`): each type gives its own variant, so the
+    /// match folds away once the type is known.
+    pub enum Lanes<'a, const L: usize> {
+        /// `f32` lanes.
+        F32(&'a [f32; L]),
+        /// Binary16 lanes.
+        F16(&'a [F16; L]),
+        /// Bfloat16 lanes.
+        Bf16(&'a [Bf16; L]),
+    }
+
+    pub trait Sealed: Sized {
+        /// The element equal to `+0.0`.
+        const ZERO: Self;
+        /// The lanes, tagged with their type.
+        fn lanes<const L: usize>(lanes: &[Self; L]) -> Lanes<'_, L>;
+        /// The data as `f32`, for `f32` only: the engines that read K and
+        /// V as `f32` only take the call then.
+        fn as_f32(data: &[Self]) -> Option<&[f32]>;
+    }
+
+    impl Sealed for f32 {
+        const ZERO: Self = 0.0;
+        #[inline(always)]
+        fn lanes<const L: usize>(lanes: &[f32; L]) -> Lanes<'_, L> {
+            Lanes::F32(lanes)
+        }
+        #[inline(always)]
+        fn as_f32(data: &[f32]) -> Option<&[f32]> {
+            Some(data)
+        }
+    }
+
+    impl Sealed for F16 {
+        const ZERO: Self = F16::from_bits(0);
+        #[inline(always)]
+        fn lanes<const L: usize>(lanes: &[F16; L]) -> Lanes<'_, L> {
+            Lanes::F16(lanes)
+        }
+        #[inline(always)]
+        fn as_f32(_: &[F16]) -> Option<&[f32]> {
+            None
+        }
+    }
+
+    impl Sealed for Bf16 {
+        const ZERO: Self = Bf16::from_bits(0);
+        #[inline(always)]
+        fn lanes<const L: usize>(lanes: &[Bf16; L]) -> Lanes<'_, L> {
+            Lanes::Bf16(lanes)
+        }
+        #[inline(always)]
+        fn as_f32(_: &[Bf16]) -> Option<&[f32]> {
+            None
+        }
+    }
 }
 
 #[cfg(test)]

@@ -3,9 +3,16 @@
 //! here until it is decided for). The choice depends on the problem and the
 //! backend only, never on the rows asked for, so row ranges reassemble the
 //! whole bit for bit.
+//!
+//! Keys and values stored in 16 bits ([`F16`](crate::F16),
+//! [`Bf16`](crate::Bf16)) run on the row engine, whatever the shape: it
+//! widens each K and V vector in registers as it loads it. (The tiled,
+//! lanes and tiny engines read `f32` K/V; decode, where the bytes of K and
+//! V bound the time, runs on the row engine anyway.)
 
 use super::problem::{OutRows, Problem};
 use super::{lanes, rows, tiled, tiny};
+use crate::KvElement;
 use crate::options::Settings;
 use crate::parallel;
 use crate::simd::Simd;
@@ -19,7 +26,8 @@ pub enum Engine {
     Tiled,
     /// Four queries in lanes on the portable backend; range masks only.
     Lanes,
-    /// One query row at a time; every mask, bias and ALiBi.
+    /// One query row at a time; every mask, bias and ALiBi, and every
+    /// problem with 16-bit keys and values.
     Rows,
 }
 
@@ -80,7 +88,12 @@ const PARALLEL_MACS: usize = 1 << 21;
 /// Rows `first_row ..` of `problem` into `out` with [`attend`], split over
 /// blocks of rows on all cores with the `rayon` feature (same bits).
 #[inline(always)]
-pub(crate) fn attend_rows<const L: usize, S: Simd<L>>(s: S, problem: &Problem<'_>, first_row: usize, out: OutRows<'_>) {
+pub(crate) fn attend_rows<const L: usize, S: Simd<L>, E: KvElement>(
+    s: S,
+    problem: &Problem<'_, E>,
+    first_row: usize,
+    out: OutRows<'_>,
+) {
     let rows = out.len().min(problem.nq.saturating_sub(first_row));
     parallel::row_blocks(out, rows, 2 * L, min_rows(problem), |first, part| {
         s.vectorize(
@@ -92,9 +105,16 @@ pub(crate) fn attend_rows<const L: usize, S: Simd<L>>(s: S, problem: &Problem<'_
 
 /// [`attend_rows`] for const dimensions ([`attend_const`]).
 #[inline(always)]
-pub(crate) fn attend_rows_const<const L: usize, S: Simd<L>, const NK: usize, const D: usize, const DV: usize>(
+pub(crate) fn attend_rows_const<
+    const L: usize,
+    S: Simd<L>,
+    E: KvElement,
+    const NK: usize,
+    const D: usize,
+    const DV: usize,
+>(
     s: S,
-    problem: &Problem<'_>,
+    problem: &Problem<'_, E>,
     first_row: usize,
     out: OutRows<'_>,
 ) {
@@ -102,21 +122,30 @@ pub(crate) fn attend_rows_const<const L: usize, S: Simd<L>, const NK: usize, con
     parallel::row_blocks(out, rows, 2 * L, min_rows(problem), |first, part| {
         s.vectorize(
             #[inline(always)]
-            || attend_const::<L, S, NK, D, DV>(s, problem, first_row + first, part),
+            || attend_const::<L, S, E, NK, D, DV>(s, problem, first_row + first, part),
         )
     });
 }
 
 /// The fewest rows worth a parallel split: rows with at least
 /// [`PARALLEL_MACS`] multiply-adds between them.
-fn min_rows(problem: &Problem<'_>) -> usize {
+fn min_rows<E>(problem: &Problem<'_, E>) -> usize {
     let per_row = problem.nk.saturating_mul(problem.d + problem.dv).max(1);
     PARALLEL_MACS.div_ceil(per_row)
 }
 
 /// Rows `first_row ..` of `problem` into `out`, runtime dimensions.
 #[inline(always)]
-pub(crate) fn attend<const L: usize, S: Simd<L>>(s: S, problem: &Problem<'_>, first_row: usize, out: OutRows<'_>) {
+pub(crate) fn attend<const L: usize, S: Simd<L>, E: KvElement>(
+    s: S,
+    problem: &Problem<'_, E>,
+    first_row: usize,
+    out: OutRows<'_>,
+) {
+    let Some(problem) = problem.as_f32() else {
+        return rows::attend(s, problem, first_row, out);
+    };
+    let problem = &problem;
     let dims = tiny::RuntimeDims { nk: problem.nk, d: problem.d, dv: problem.dv };
     match choose::<L, S>(problem, tiny::fits(dims.nk, dims.d, dims.dv)) {
         Engine::Tiny => tiny::attend(s, dims, problem, first_row, out),
@@ -131,12 +160,23 @@ pub(crate) fn attend<const L: usize, S: Simd<L>>(s: S, problem: &Problem<'_>, fi
 /// [`attend`] for const dimensions, where the tiny engine is specialised by
 /// them (a thin wrapper otherwise: the other engines are shared).
 #[inline(always)]
-pub(crate) fn attend_const<const L: usize, S: Simd<L>, const NK: usize, const D: usize, const DV: usize>(
+pub(crate) fn attend_const<
+    const L: usize,
+    S: Simd<L>,
+    E: KvElement,
+    const NK: usize,
+    const D: usize,
+    const DV: usize,
+>(
     s: S,
-    problem: &Problem<'_>,
+    problem: &Problem<'_, E>,
     first_row: usize,
     out: OutRows<'_>,
 ) {
+    let Some(problem) = problem.as_f32() else {
+        return rows::attend(s, problem, first_row, out);
+    };
+    let problem = &problem;
     match choose::<L, S>(problem, tiny::fits(NK, D, DV)) {
         Engine::Tiny => tiny::attend(s, tiny::ConstDims::<NK, D, DV>, problem, first_row, out),
         // The guards are constants of the backend: the engine a backend

@@ -233,7 +233,7 @@ pub fn attention<const NQ: usize, const NK: usize, const D: usize, const DV: usi
 ) {
     let problem = Dims::problem(q, k, v, options);
     let out = OutRows::contiguous(out.as_flattened_mut(), DV);
-    dispatch!(|s| choose::attend_rows_const::<_, _, NK, D, DV>(s, &problem, 0, out))
+    dispatch!(|s| choose::attend_rows_const::<_, _, _, NK, D, DV>(s, &problem, 0, out))
 }
 
 /// Rows `first_row .. first_row + out_rows.len()` of [`attention`]'s output,
@@ -263,7 +263,7 @@ pub fn attention_rows<const NQ: usize, const NK: usize, const D: usize, const DV
     let problem = Dims::problem(q, k, v, options);
     let rows = out_rows.len().min(NQ.saturating_sub(first_row));
     let out = OutRows::contiguous(out_rows.get_mut(..rows).unwrap_or_default().as_flattened_mut(), DV);
-    dispatch!(|s| choose::attend_rows_const::<_, _, NK, D, DV>(s, &problem, first_row, out));
+    dispatch!(|s| choose::attend_rows_const::<_, _, _, NK, D, DV>(s, &problem, first_row, out));
     rows
 }
 

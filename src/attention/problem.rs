@@ -1,53 +1,80 @@
 //! An attention problem, and what one query row of it may see: its key
 //! range, mask row, bias row and position.
 
+use crate::KvElement;
 use crate::kernels::scale_with;
 use crate::options::{Alignment, Bias, Mask, Settings};
 use crate::simd::Simd;
 use core::ops::Range;
 
-/// Rows of `width` values, `stride` apart, in `data`: a matrix that may be
-/// a view into a larger one (a head inside a fused projection).
-#[derive(Clone, Copy, Debug)]
-pub(crate) struct Rows<'a> {
-    pub(crate) data: &'a [f32],
+/// Rows of `width` values of type `T`, `stride` apart, in `data`: a matrix
+/// that may be a view into a larger one (a head inside a fused projection).
+#[derive(Debug)]
+pub(crate) struct Rows<'a, T = f32> {
+    pub(crate) data: &'a [T],
     pub(crate) stride: usize,
     pub(crate) width: usize,
 }
 
-impl<'a> Rows<'a> {
+impl<T> Clone for Rows<'_, T> {
+    fn clone(&self) -> Self {
+        *self
+    }
+}
+
+impl<T> Copy for Rows<'_, T> {}
+
+impl<'a, T> Rows<'a, T> {
     /// Contiguous rows of `width` values.
-    pub(crate) const fn contiguous(data: &'a [f32], width: usize) -> Self {
+    pub(crate) const fn contiguous(data: &'a [T], width: usize) -> Self {
         Rows { data, stride: width, width }
     }
 
     /// Row `i` (empty past the end: the invariants rule that out).
     #[inline(always)]
-    pub(crate) fn row(&self, i: usize) -> &'a [f32] {
+    pub(crate) fn row(&self, i: usize) -> &'a [T] {
         let row = i.checked_mul(self.stride).and_then(|at| self.data.get(at..at.checked_add(self.width)?));
         debug_assert!(row.is_some(), "row {i} of a view holding {} values", self.data.len());
         row.unwrap_or_default()
     }
 }
 
-/// A validated attention problem.
+/// A validated attention problem, its keys and values stored as `E`
+/// (`f32`, [`F16`](crate::F16) or [`Bf16`](crate::Bf16)).
 ///
 /// Invariants (established by the const-generic API through types, by the
 /// runtime API through checks): every dimension is non-zero, `q` holds `nq`
 /// rows of `d`, `k` holds `nk` rows of `d`, `v` holds `nk` rows of `dv`, and
 /// a mask or bias holds `nq·nk` (per query) or `nk` (per key) values.
-#[derive(Clone, Copy)]
-pub(crate) struct Problem<'a> {
+pub(crate) struct Problem<'a, E = f32> {
     pub(crate) nq: usize,
     pub(crate) nk: usize,
     pub(crate) d: usize,
     pub(crate) dv: usize,
     pub(crate) q: Rows<'a>,
-    pub(crate) k: Rows<'a>,
-    pub(crate) v: Rows<'a>,
+    pub(crate) k: Rows<'a, E>,
+    pub(crate) v: Rows<'a, E>,
     pub(crate) settings: Settings,
     pub(crate) mask: Option<Mask<'a>>,
     pub(crate) bias: Option<Bias<'a>>,
+}
+
+impl<E> Clone for Problem<'_, E> {
+    fn clone(&self) -> Self {
+        *self
+    }
+}
+
+impl<E> Copy for Problem<'_, E> {}
+
+impl<'a, E: KvElement> Problem<'a, E> {
+    /// The same problem with `f32` keys and values, for `E = f32` only.
+    #[inline(always)]
+    pub(crate) fn as_f32(&self) -> Option<Problem<'a>> {
+        let rows = |r: Rows<'a, E>| Some(Rows { data: E::as_f32(r.data)?, stride: r.stride, width: r.width });
+        let Problem { nq, nk, d, dv, q, k, v, settings, mask, bias } = *self;
+        Some(Problem { nq, nk, d, dv, q, k: rows(k)?, v: rows(v)?, settings, mask, bias })
+    }
 }
 
 /// Output rows of `width` values, `stride` apart: where an engine writes
@@ -95,7 +122,7 @@ pub(crate) struct RowPlan<'a> {
     pub(crate) alibi: Option<(f32, isize)>,
 }
 
-impl<'a> Problem<'a> {
+impl<'a, E> Problem<'a, E> {
     /// The scale the settings ask for, `1/√D` by default.
     pub(crate) fn scale(&self) -> f32 {
         self.settings.scale_for(self.d)

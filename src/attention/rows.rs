@@ -22,9 +22,15 @@
 //!
 //! Every vector operation works on one query row: results do not depend
 //! on which rows a call computes.
+//!
+//! K and V may be stored as `f32`, [`F16`](crate::F16) or
+//! [`Bf16`](crate::Bf16): each K or V vector is widened to `f32` as it is
+//! loaded ([`Simd::load_kv`]), and everything after the load is the same
+//! code, so 16-bit K/V give the bits of the `f32` call on the widened values.
 
 use super::logits::Running;
 use super::problem::{OutRows, Problem, RowPlan, Rows, to_isize};
+use crate::KvElement;
 use crate::simd::Simd;
 
 /// Score vectors per block (the block is [`block_keys`]).
@@ -37,7 +43,12 @@ pub(crate) const fn block_keys(lanes: usize) -> usize {
 
 /// Output rows `first_row ..` into `out`, as many as it holds and `nq` allows.
 #[inline(always)]
-pub(crate) fn attend<const L: usize, S: Simd<L>>(s: S, problem: &Problem<'_>, first_row: usize, mut out: OutRows<'_>) {
+pub(crate) fn attend<const L: usize, S: Simd<L>, E: KvElement>(
+    s: S,
+    problem: &Problem<'_, E>,
+    first_row: usize,
+    mut out: OutRows<'_>,
+) {
     let scale = problem.scale();
     let rows = out.len();
     for (r, out_row) in out.rows(rows).enumerate() {
@@ -51,7 +62,12 @@ pub(crate) fn attend<const L: usize, S: Simd<L>>(s: S, problem: &Problem<'_>, fi
 
 /// One output row: `softmax(q·Kᵀ·scale + bias)·V` over the visible keys.
 #[inline(never)]
-fn attend_row<const L: usize, S: Simd<L>>(s: S, problem: &Problem<'_>, plan: &RowPlan<'_>, out: &mut [f32]) {
+fn attend_row<const L: usize, S: Simd<L>, E: KvElement>(
+    s: S,
+    problem: &Problem<'_, E>,
+    plan: &RowPlan<'_>,
+    out: &mut [f32],
+) {
     // Not inlined (shared by every problem shape): re-enters the backend.
     s.vectorize(
         #[inline(always)]
@@ -71,26 +87,28 @@ fn attend_row<const L: usize, S: Simd<L>>(s: S, problem: &Problem<'_>, plan: &Ro
                 // or every group under a mask) key by key.
                 let whole = if masking { 0 } else { n / L };
                 let span = row_from(&k, start);
-                let mut block: [[f32; L]; GROUPS] = core::array::from_fn(|g| {
+                // A loop, not `array::from_fn`: a closure handed to a
+                // library function that is not inlined would run the dot
+                // products without the backend's target features.
+                let mut block = [[f32::NEG_INFINITY; L]; GROUPS];
+                for (g, lanes) in block.iter_mut().enumerate().take(groups) {
                     let x = if g < whole {
                         let rows = core::array::from_fn(|i| span.get((g * L + i) * k.stride..).unwrap_or_default());
                         dot_group(s, plan.query, rows) * s.splat(plan.scale)
-                    } else if g < groups {
-                        score_keys(s, plan, &k, start + g * L, n - g * L)
                     } else {
-                        s.splat(f32::NEG_INFINITY)
+                        score_keys(s, plan, &k, start + g * L, n - g * L)
                     };
-                    s.to_array(x)
-                });
+                    s.store(x, lanes);
+                }
                 if terms {
                     add_terms(plan, start, block.as_flattened_mut().get_mut(..n).unwrap_or_default());
                 }
                 let rescale = state.update(s, block.get_mut(..groups).unwrap_or_default());
                 let weights = block.as_flattened().get(..n).unwrap_or_default();
                 if masking {
-                    accumulate::<L, S, true>(s, problem.v, plan, start, weights, rescale, first, out);
+                    accumulate::<L, S, E, true>(s, problem.v, plan, start, weights, rescale, first, out);
                 } else {
-                    accumulate::<L, S, false>(s, problem.v, plan, start, weights, rescale, first, out);
+                    accumulate::<L, S, E, false>(s, problem.v, plan, start, weights, rescale, first, out);
                 }
                 first = false;
                 start += n;
@@ -103,22 +121,32 @@ fn attend_row<const L: usize, S: Simd<L>>(s: S, problem: &Problem<'_>, plan: &Ro
 /// Row `i` of `rows` and everything after it (a row is its first `width`
 /// values): no length arithmetic per row beyond one bounds check.
 #[inline(always)]
-fn row_from<'a>(rows: &Rows<'a>, i: usize) -> &'a [f32] {
+fn row_from<'a, T>(rows: &Rows<'a, T>, i: usize) -> &'a [T] {
     rows.data.get(i.wrapping_mul(rows.stride)..).unwrap_or_default()
 }
 
 /// Scaled scores `q·k·scale` of keys `first .. first + min(count, L)`, one
 /// per lane, key by key; `−∞` in the lanes past them and for the keys the
-/// row's mask hides (their K rows are not read: the lane reads the query).
+/// row's mask hides (their K rows are not read: the lane reads a visible
+/// key's row instead, and with no visible key nothing is read).
 #[inline(never)]
-fn score_keys<const L: usize, S: Simd<L>>(s: S, plan: &RowPlan<'_>, k: &Rows<'_>, first: usize, count: usize) -> S::V {
+fn score_keys<const L: usize, S: Simd<L>, E: KvElement>(
+    s: S,
+    plan: &RowPlan<'_>,
+    k: &Rows<'_, E>,
+    first: usize,
+    count: usize,
+) -> S::V {
     s.vectorize(
         #[inline(always)]
         || {
-            let q = plan.query;
             let hidden = |i: usize| i >= count || plan.is_masked(first + i);
-            let keys: [&[f32]; L] = core::array::from_fn(|i| if hidden(i) { q } else { row_from(k, first + i) });
-            let mut lanes = s.to_array(dot_group(s, q, keys) * s.splat(plan.scale));
+            let Some(shown) = (0..L).find(|&i| !hidden(i)) else {
+                return s.splat(f32::NEG_INFINITY);
+            };
+            let stand_in = row_from(k, first + shown);
+            let keys: [&[E]; L] = core::array::from_fn(|i| if hidden(i) { stand_in } else { row_from(k, first + i) });
+            let mut lanes = s.to_array(dot_group(s, plan.query, keys) * s.splat(plan.scale));
             for (i, lane) in lanes.iter_mut().enumerate() {
                 if hidden(i) {
                     *lane = f32::NEG_INFINITY;
@@ -150,19 +178,19 @@ fn add_terms(plan: &RowPlan<'_>, first: usize, scores: &mut [f32]) {
 }
 
 /// Lane `i` = `query · keys[i]` over the query's length, for keys at least
-/// that long: one accumulator per key along the head dimension, in order
+/// that long (a shorter one, which no caller passes, gives unspecified
+/// lanes, without a panic): one accumulator per key along the head dimension, in order
 /// (the first step a product, the others multiply-adds), the zero-padded
 /// tail only when the length is not a multiple of `L`, then one transposing
 /// lane sum for all `L` keys.
 #[inline(always)]
-fn dot_group<const L: usize, S: Simd<L>>(s: S, query: &[f32], keys: [&[f32]; L]) -> S::V {
+fn dot_group<const L: usize, S: Simd<L>, E: KvElement>(s: S, query: &[f32], keys: [&[E]; L]) -> S::V {
     let (qv, qt) = query.as_chunks::<L>();
     let n = qv.len();
-    // Each key's first `n` vectors (a key shorter than the query, which the
-    // callers never pass, reads the query instead): all exactly as long as
-    // the query's, so the zips below run `n` steps with no check.
-    let kv = keys.map(|k| k.as_chunks::<L>().0.get(..n).unwrap_or(qv));
-    let tail = |k: &[f32]| s.load_padded(k.get(n * L..n * L + qt.len()).unwrap_or_default(), 0.0);
+    // Each key's first `n` vectors: all exactly as long as the query's, so
+    // the zips below run `n` steps with no check.
+    let kv = keys.map(|k| k.as_chunks::<L>().0.get(..n).unwrap_or_default());
+    let tail = |k: &[E]| s.load_kv_padded(k.get(n * L..n * L + qt.len()).unwrap_or_default(), 0.0);
     let mut acc = [s.zero(); L];
     if n == 0 {
         let q = s.load_padded(qt, 0.0);
@@ -194,15 +222,15 @@ fn dot_group<const L: usize, S: Simd<L>>(s: S, query: &[f32], keys: [&[f32]; L])
 
 /// Four accumulators of [`dot_group`] (zero for an empty query).
 #[inline(always)]
-fn dot4<const L: usize, S: Simd<L>>(s: S, qv: &[[f32; L]], k: &[&[[f32; L]]; 4]) -> [S::V; 4] {
+fn dot4<const L: usize, S: Simd<L>, E: KvElement>(s: S, qv: &[[f32; L]], k: &[&[[E; L]]; 4]) -> [S::V; 4] {
     let mut steps = qv.iter().zip(k[0]).zip(k[1]).zip(k[2]).zip(k[3]);
     let Some(((((q, a), b), c), d)) = steps.next() else { return [s.zero(); 4] };
     let q = s.load(q);
-    let mut acc = [q * s.load(a), q * s.load(b), q * s.load(c), q * s.load(d)];
+    let mut acc = [q * s.load_kv(a), q * s.load_kv(b), q * s.load_kv(c), q * s.load_kv(d)];
     for ((((q, a), b), c), d) in steps {
         let q = s.load(q);
         for (acc, k) in acc.iter_mut().zip([a, b, c, d]) {
-            *acc = s.mul_add(q, s.load(k), *acc);
+            *acc = s.mul_add(q, s.load_kv(k), *acc);
         }
     }
     acc
@@ -210,15 +238,18 @@ fn dot4<const L: usize, S: Simd<L>>(s: S, qv: &[[f32; L]], k: &[&[[f32; L]]; 4])
 
 /// Eight accumulators of [`dot_group`] (zero for an empty query).
 #[inline(always)]
-fn dot8<const L: usize, S: Simd<L>>(s: S, qv: &[[f32; L]], k: &[&[[f32; L]]; 8]) -> [S::V; 8] {
+fn dot8<const L: usize, S: Simd<L>, E: KvElement>(s: S, qv: &[[f32; L]], k: &[&[[E; L]]; 8]) -> [S::V; 8] {
     let mut steps = qv.iter().zip(k[0]).zip(k[1]).zip(k[2]).zip(k[3]).zip(k[4]).zip(k[5]).zip(k[6]).zip(k[7]);
     let Some(((((((((q, k0), k1), k2), k3), k4), k5), k6), k7)) = steps.next() else { return [s.zero(); 8] };
     let q = s.load(q);
-    let mut acc = [k0, k1, k2, k3, k4, k5, k6, k7].map(|k| q * s.load(k));
+    let mut acc = [s.zero(); 8];
+    for (acc, k) in acc.iter_mut().zip([k0, k1, k2, k3, k4, k5, k6, k7]) {
+        *acc = q * s.load_kv(k);
+    }
     for ((((((((q, k0), k1), k2), k3), k4), k5), k6), k7) in steps {
         let q = s.load(q);
         for (acc, k) in acc.iter_mut().zip([k0, k1, k2, k3, k4, k5, k6, k7]) {
-            *acc = s.mul_add(q, s.load(k), *acc);
+            *acc = s.mul_add(q, s.load_kv(k), *acc);
         }
     }
     acc
@@ -247,9 +278,9 @@ pub(crate) fn dot_lanes<const L: usize, S: Simd<L>>(s: S, query: &[f32], keys: [
 /// first block (`first`) starts from zero instead of the old contents.
 #[inline(always)]
 #[allow(clippy::too_many_arguments)]
-fn accumulate<const L: usize, S: Simd<L>, const MASKED: bool>(
+fn accumulate<const L: usize, S: Simd<L>, E: KvElement, const MASKED: bool>(
     s: S,
-    v: Rows<'_>,
+    v: Rows<'_, E>,
     plan: &RowPlan<'_>,
     first_key: usize,
     weights: &[f32],
@@ -257,7 +288,7 @@ fn accumulate<const L: usize, S: Simd<L>, const MASKED: bool>(
     first: bool,
     out: &mut [f32],
 ) {
-    let pv = Pv::<L, S, MASKED> { s, v, plan, first_key, weights, rescale, first };
+    let pv = Pv::<L, S, E, MASKED> { s, v, plan, first_key, weights, rescale, first };
     if S::REGISTERS >= 32 {
         pv.run::<16>(out);
     } else if S::REGISTERS >= 16 {
@@ -268,9 +299,9 @@ fn accumulate<const L: usize, S: Simd<L>, const MASKED: bool>(
 }
 
 /// One block's `P·V` (see [`accumulate`]).
-struct Pv<'p, 'a, const L: usize, S: Simd<L>, const MASKED: bool> {
+struct Pv<'p, 'a, const L: usize, S: Simd<L>, E, const MASKED: bool> {
     s: S,
-    v: Rows<'a>,
+    v: Rows<'a, E>,
     plan: &'p RowPlan<'a>,
     first_key: usize,
     weights: &'p [f32],
@@ -278,7 +309,7 @@ struct Pv<'p, 'a, const L: usize, S: Simd<L>, const MASKED: bool> {
     first: bool,
 }
 
-impl<const L: usize, S: Simd<L>, const MASKED: bool> Pv<'_, '_, L, S, MASKED> {
+impl<const L: usize, S: Simd<L>, E: KvElement, const MASKED: bool> Pv<'_, '_, L, S, E, MASKED> {
     /// Whole passes of `NV` vectors, then single vectors, then the tail.
     #[inline(always)]
     fn run<const NV: usize>(&self, out: &mut [f32]) {
@@ -310,17 +341,18 @@ impl<const L: usize, S: Simd<L>, const MASKED: bool> Pv<'_, '_, L, S, MASKED> {
     #[inline(always)]
     fn columns<const NV: usize>(&self, out: &mut [[f32; L]; NV], col: usize) {
         let s = self.s;
-        let mut acc = if self.first {
-            [s.zero(); NV]
-        } else {
+        let mut acc = [s.zero(); NV];
+        if !self.first {
             let r = s.splat(self.rescale);
-            out.map(|x| s.load(&x) * r)
-        };
-        let fold = |acc: &mut [S::V; NV], row: &[f32], w: f32| {
+            for (a, x) in acc.iter_mut().zip(out.iter()) {
+                *a = s.load(x) * r;
+            }
+        }
+        let fold = |acc: &mut [S::V; NV], row: &[E], w: f32| {
             if let Some(vs) = row.as_chunks::<L>().0.first_chunk::<NV>() {
                 let w = s.splat(w);
                 for (a, x) in acc.iter_mut().zip(vs) {
-                    *a = s.mul_add(w, s.load(x), *a);
+                    *a = s.mul_add(w, s.load_kv(x), *a);
                 }
             }
         };
@@ -350,7 +382,7 @@ impl<const L: usize, S: Simd<L>, const MASKED: bool> Pv<'_, '_, L, S, MASKED> {
                 let mut acc = if self.first { s.zero() } else { s.load_padded(out, 0.0) * s.splat(self.rescale) };
                 for (j, w) in self.keys() {
                     let row = row_from(&self.v, j).get(at..at + out.len()).unwrap_or_default();
-                    acc = s.mul_add(s.splat(w), s.load_padded(row, 0.0), acc);
+                    acc = s.mul_add(s.splat(w), s.load_kv_padded(row, 0.0), acc);
                 }
                 s.store_partial(acc, out);
             },

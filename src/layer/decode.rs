@@ -3,6 +3,7 @@
 use super::forward::project;
 use super::rope::{Rotation, frequencies};
 use super::{CacheError, DecodeScratch, Heads, KvCache, Positions, SelfAttention};
+use crate::KvElement;
 use crate::attention::{OutRows, Problem, Rows, choose};
 use crate::options::{Alignment, Bias, Settings};
 use crate::simd::{Simd, dispatch};
@@ -13,7 +14,8 @@ impl<const D: usize, const QH: usize, const KVH: usize, const HD: usize> SelfAtt
     /// and V, appends K (after RoPE) and V to `cache`, attends its query to
     /// every cached token (causal by construction; the last `CAP` tokens in
     /// sliding mode) and writes the layer output to `out`. Returns the
-    /// token's position.
+    /// token's position. With a 16-bit cache ([`KvCache`]'s `E`) the
+    /// new K and V are computed in `f32` and rounded as they are stored.
     ///
     /// Gives the output row that [`forward`](Self::forward) with
     /// [`LayerMask::causal`](crate::layer::LayerMask::causal) gives for that
@@ -38,11 +40,11 @@ impl<const D: usize, const QH: usize, const KVH: usize, const HD: usize> SelfAtt
     /// assert_eq!(layer.decode(&x, &mut out, &mut cache, &mut scratch), Ok(1));
     /// assert_eq!(layer.decode(&x, &mut out, &mut cache, &mut scratch), Err(CacheError::Full));
     /// ```
-    pub fn decode<const CAP: usize>(
+    pub fn decode<const CAP: usize, E: KvElement>(
         &self,
         x: &[f32; D],
         out: &mut [f32; D],
-        cache: &mut KvCache<CAP, KVH, HD>,
+        cache: &mut KvCache<CAP, KVH, HD, E>,
         scratch: &mut DecodeScratch<D, CAP>,
     ) -> Result<usize, CacheError> {
         let () = Heads::<D, QH, KVH, HD>::CHECK;
@@ -54,36 +56,41 @@ impl<const D: usize, const QH: usize, const KVH: usize, const HD: usize> SelfAtt
 
     /// [`decode`](Self::decode) on backend `s`, into cache slot `slot`.
     #[inline(always)]
-    fn decode_with<const L: usize, S: Simd<L>, const CAP: usize>(
+    fn decode_with<const L: usize, S: Simd<L>, const CAP: usize, E: KvElement>(
         &self,
         s: S,
         x: &[f32; D],
         out: &mut [f32; D],
-        cache: &mut KvCache<CAP, KVH, HD>,
+        cache: &mut KvCache<CAP, KVH, HD, E>,
         scratch: &mut DecodeScratch<D, CAP>,
         slot: usize,
     ) {
         let w = &self.weights;
         let position = cache.next_position();
+        let turn = match self.positions {
+            Positions::Rope(rope) => Some(Rotation::<HD>::new(&rope, position, &frequencies::<HD>(&rope))),
+            _ => None,
+        };
         project(s, x, w.q.as_flattened().as_flattened(), w.q_bias.map(|b| b.as_flattened()), &mut scratch.q, D);
+        if let Some(turn) = &turn {
+            for head in scratch.q.as_chunks_mut::<HD>().0 {
+                turn.apply(head);
+            }
+        }
         let kv = cache.keys.iter_mut().zip(cache.values.iter_mut());
         for (g, ((keys, values), (wk, wv))) in kv.zip(w.k.iter().zip(w.v)).enumerate() {
             let bk = w.k_bias.and_then(|b| b.get(g)).map(|b| &b[..]);
             let bv = w.v_bias.and_then(|b| b.get(g)).map(|b| &b[..]);
-            if let (Some(k), Some(v)) = (keys.rows_mut().get_mut(slot), values.rows_mut().get_mut(slot)) {
-                project(s, x, wk.as_flattened(), bk, k, HD);
-                project(s, x, wv.as_flattened(), bv, v, HD);
-            }
-        }
-        if let Positions::Rope(rope) = self.positions {
-            let turn = Rotation::<HD>::new(&rope, position, &frequencies::<HD>(&rope));
-            for head in scratch.q.as_chunks_mut::<HD>().0 {
-                turn.apply(head);
-            }
-            for keys in &mut cache.keys {
-                if let Some(k) = keys.rows_mut().get_mut(slot) {
-                    turn.apply(k);
+            if let (Some(k), Some(v)) = (keys.get_mut(slot), values.get_mut(slot)) {
+                // Computed in f32 (K after RoPE), then rounded to the cache's type.
+                let (mut kf, mut vf) = ([0.0; HD], [0.0; HD]);
+                project(s, x, wk.as_flattened(), bk, &mut kf, HD);
+                project(s, x, wv.as_flattened(), bv, &mut vf, HD);
+                if let Some(turn) = &turn {
+                    turn.apply(&mut kf);
                 }
+                *k = kf.map(E::from_f32);
+                *v = vf.map(E::from_f32);
             }
         }
         cache.commit();

@@ -1,7 +1,7 @@
 //! Keys and values of past tokens for incremental decoding, with a capacity
-//! fixed at compile time.
+//! fixed at compile time, stored as `f32` or in 16 bits.
 
-use crate::Matrix;
+use crate::KvElement;
 
 /// What a [`KvCache`] does when it is full.
 ///
@@ -44,29 +44,38 @@ impl core::error::Error for CacheError {}
 
 /// Keys and values of up to `CAP` past tokens for `KVH` key/value heads of
 /// dimension `HD`, for [`SelfAttention::decode`](crate::layer::SelfAttention::decode):
-/// `2·KVH·CAP·HD` floats, no allocation. Keys are stored after RoPE, at
-/// their absolute positions.
+/// `2·KVH·CAP·HD` elements of type `E`, no allocation. Keys are stored
+/// after RoPE, at their absolute positions.
+///
+/// `E` is `f32` (the default), [`F16`](crate::F16) or [`Bf16`](crate::Bf16):
+/// a 16-bit cache halves the bytes a decode step reads (as ggml and
+/// llama.cpp keep theirs in f16). Each new key and value is computed in
+/// `f32` and rounded to `E` (nearest, ties to even) as it is stored; the
+/// attention widens them back exactly as it reads them.
 ///
 /// Slot `pos % CAP` holds the token at position `pos`: in order while the
 /// cache has not wrapped, a ring buffer after that (sliding mode only).
 ///
 /// ```
+/// use sdpa::F16;
 /// use sdpa::layer::{CacheMode, KvCache};
-/// let cache = KvCache::<128, 2, 16>::new(); // fixed, 128 tokens
+/// let cache = KvCache::<128, 2, 16>::new(); // fixed, 128 tokens of f32
 /// assert_eq!((cache.len(), cache.capacity(), cache.mode()), (0, 128, CacheMode::Fixed));
 /// let rolling = KvCache::<64, 2, 16>::sliding(); // the last 64 tokens, Mistral-style
 /// assert_eq!(rolling.mode(), CacheMode::Sliding);
+/// let half = KvCache::<128, 2, 16, F16>::new(); // the same in binary16: half the bytes
+/// assert!(2 * size_of_val(&half) < size_of_val(&cache) + 64);
 /// ```
 #[derive(Clone, Debug)]
-pub struct KvCache<const CAP: usize, const KVH: usize, const HD: usize> {
-    pub(crate) keys: [Matrix<CAP, HD>; KVH],
-    pub(crate) values: [Matrix<CAP, HD>; KVH],
+pub struct KvCache<const CAP: usize, const KVH: usize, const HD: usize, E: KvElement = f32> {
+    pub(crate) keys: [[[E; HD]; CAP]; KVH],
+    pub(crate) values: [[[E; HD]; CAP]; KVH],
     len: usize,
     next_position: usize,
     mode: CacheMode,
 }
 
-impl<const CAP: usize, const KVH: usize, const HD: usize> KvCache<CAP, KVH, HD> {
+impl<const CAP: usize, const KVH: usize, const HD: usize, E: KvElement> KvCache<CAP, KVH, HD, E> {
     /// An empty cache in [`CacheMode::Fixed`]; `const`, so it can be a `static`.
     ///
     /// ```
@@ -94,7 +103,8 @@ impl<const CAP: usize, const KVH: usize, const HD: usize> KvCache<CAP, KVH, HD> 
     /// ```
     pub const fn with_mode(mode: CacheMode) -> Self {
         let () = Self::NON_EMPTY;
-        Self { keys: [Matrix::zeros(); KVH], values: [Matrix::zeros(); KVH], len: 0, next_position: 0, mode }
+        let empty = [[[E::ZERO; HD]; CAP]; KVH];
+        Self { keys: empty, values: empty, len: 0, next_position: 0, mode }
     }
 
     const NON_EMPTY: () =
@@ -165,8 +175,8 @@ impl<const CAP: usize, const KVH: usize, const HD: usize> KvCache<CAP, KVH, HD> 
     /// ```
     /// assert_eq!(sdpa::layer::KvCache::<8, 2, 4>::new().keys(1).map(|k| k.len()), Some(0));
     /// ```
-    pub fn keys(&self, g: usize) -> Option<&[[f32; HD]]> {
-        self.keys.get(g).and_then(|m| m.rows().get(..self.len))
+    pub fn keys(&self, g: usize) -> Option<&[[E; HD]]> {
+        self.keys.get(g).and_then(|m| m.get(..self.len))
     }
 
     /// The values of kv head `g` in slot order (`len()` rows), `None` past the last head.
@@ -174,8 +184,8 @@ impl<const CAP: usize, const KVH: usize, const HD: usize> KvCache<CAP, KVH, HD> 
     /// ```
     /// assert!(sdpa::layer::KvCache::<8, 2, 4>::new().values(2).is_none());
     /// ```
-    pub fn values(&self, g: usize) -> Option<&[[f32; HD]]> {
-        self.values.get(g).and_then(|m| m.rows().get(..self.len))
+    pub fn values(&self, g: usize) -> Option<&[[E; HD]]> {
+        self.values.get(g).and_then(|m| m.get(..self.len))
     }
 
     /// The absolute position of the token in `slot`, `None` for an empty slot.
@@ -228,13 +238,13 @@ impl<const CAP: usize, const KVH: usize, const HD: usize> KvCache<CAP, KVH, HD> 
     }
 }
 
-impl<const CAP: usize, const KVH: usize, const HD: usize> Default for KvCache<CAP, KVH, HD> {
+impl<const CAP: usize, const KVH: usize, const HD: usize, E: KvElement> Default for KvCache<CAP, KVH, HD, E> {
     fn default() -> Self {
         Self::new()
     }
 }
 
-impl<const CAP: usize, const KVH: usize, const HD: usize> PartialEq for KvCache<CAP, KVH, HD> {
+impl<const CAP: usize, const KVH: usize, const HD: usize, E: KvElement> PartialEq for KvCache<CAP, KVH, HD, E> {
     /// Equal when mode, positions and every held key and value are equal
     /// (slots not in use are ignored).
     fn eq(&self, other: &Self) -> bool {

@@ -5,6 +5,7 @@ use super::check::{self, Extents};
 use super::lower::{self, Call};
 use super::runtime::{self, Shape, View, ViewMut};
 use super::{Broadcast, Strides, ViewError};
+use crate::KvElement;
 use crate::attention::choose;
 use crate::options::{Bias, Mask};
 use crate::simd::dispatch;
@@ -446,6 +447,8 @@ impl<
 /// with kv head `g = h / (H / KVH)` (PyTorch's `enable_gqa`; `KVH = 1` is
 /// MQA). Each (b, h) gives the same bits as [`crate::attention`] on that
 /// head's rows; see the [module docs](super) for layouts, masks and ALiBi.
+/// K and V may be views of [`F16`](crate::F16) or [`Bf16`](crate::Bf16)
+/// (as for [`runtime::attention`]).
 ///
 /// ```
 /// use sdpa::multihead::{self, Heads, HeadsMut, Options};
@@ -456,6 +459,12 @@ impl<
 /// let view = Heads::bshd(x);
 /// multihead::attention(view, view, view, HeadsMut::bshd(&mut out), &Options::new().causal());
 /// assert_eq!(out[0][0], x[0][0]); // token 0 of each head sees only itself
+///
+/// // K and V in bfloat16 (0 and 1 are exact: the same bits).
+/// let x16 = [x[0].map(|t| t.map(|r| r.map(sdpa::Bf16::from_f32)))];
+/// let mut out16 = [[[[0.0f32; 2]; 2]; 3]; 1];
+/// multihead::attention(view, Heads::bshd(&x16), Heads::bshd(&x16), HeadsMut::bshd(&mut out16), &Options::new().causal());
+/// assert_eq!(out16, out);
 /// ```
 ///
 /// Sizes that disagree do not compile (here, K has another head dimension):
@@ -483,10 +492,11 @@ pub fn attention<
     const NK: usize,
     const D: usize,
     const DV: usize,
+    E: KvElement,
 >(
     q: Heads<'_, B, H, NQ, D>,
-    k: Heads<'_, B, KVH, NK, D>,
-    v: Heads<'_, B, KVH, NK, DV>,
+    k: Heads<'_, B, KVH, NK, D, E>,
+    v: Heads<'_, B, KVH, NK, DV, E>,
     out: HeadsMut<'_, B, H, NQ, DV>,
     options: &Options<'_, B, H, NQ, NK>,
 ) {
@@ -503,6 +513,6 @@ pub fn attention<
     dispatch!(|s| lower::each_head(
         call,
         #[inline(always)]
-        |problem, rows| choose::attend_rows_const::<_, _, NK, D, DV>(s, problem, 0, rows)
+        |problem, rows| choose::attend_rows_const::<_, _, _, NK, D, DV>(s, problem, 0, rows)
     ))
 }

@@ -3,17 +3,18 @@
 
 use super::Broadcast;
 use super::runtime::{Options, Shape, View, ViewMut};
-use crate::Settings;
 use crate::attention::{OutRows, Problem, Rows};
 use crate::options::{Bias, Mask};
+use crate::{KvElement, Settings};
 
 /// A call whose views, masks and slopes passed their checks (or whose
-/// types guarantee them): every offset computed below is in bounds.
-pub(crate) struct Call<'a, 'o> {
+/// types guarantee them): every offset computed below is in bounds. K and
+/// V are stored as `E`.
+pub(crate) struct Call<'a, 'o, E> {
     pub(crate) shape: Shape,
     pub(crate) q: View<'a>,
-    pub(crate) k: View<'a>,
-    pub(crate) v: View<'a>,
+    pub(crate) k: View<'a, E>,
+    pub(crate) v: View<'a, E>,
     pub(crate) out: ViewMut<'o>,
     pub(crate) options: Options<'a>,
 }
@@ -34,7 +35,7 @@ fn place(view: &super::Strides, b: usize, h: usize, n: usize, width: usize) -> O
 }
 
 /// The `n` rows of `width` of head `h` of batch entry `b`.
-fn rows<'a>(view: &View<'a>, b: usize, h: usize, n: usize, width: usize) -> Rows<'a> {
+fn rows<'a, T>(view: &View<'a, T>, b: usize, h: usize, n: usize, width: usize) -> Rows<'a, T> {
     let placed = place(&view.strides, b, h, n, width);
     let data = placed.and_then(|(start, end, _)| view.data.get(start..end)).unwrap_or_default();
     Rows { data, stride: placed.map_or(width, |(_, _, stride)| stride), width }
@@ -48,7 +49,7 @@ fn block<T>(all: &[T], index: usize, len: usize) -> &[T] {
 /// Runs `attend` on every (batch entry, query head) of `call`, in order,
 /// with the problem and the output rows of that head.
 #[inline(always)]
-pub(crate) fn each_head(call: Call<'_, '_>, mut attend: impl FnMut(&Problem<'_>, OutRows<'_>)) {
+pub(crate) fn each_head<E: KvElement>(call: Call<'_, '_, E>, mut attend: impl FnMut(&Problem<'_, E>, OutRows<'_>)) {
     let Shape { batch, q_heads, kv_heads, queries: nq, keys: nk, head_dim: d, value_dim: dv } = call.shape;
     let Options { settings, mask, bias, slopes } = call.options;
     let group = q_heads.checked_div(kv_heads).unwrap_or(1);

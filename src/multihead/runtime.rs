@@ -27,6 +27,7 @@
 use super::check::{self, Extents};
 use super::lower::{self, Call};
 use super::{Broadcast, Error, Operand, Strides};
+use crate::KvElement;
 use crate::Settings;
 use crate::attention::choose;
 use crate::options::{Bias, Mask};
@@ -62,7 +63,8 @@ pub struct Shape {
 
 /// An input tensor: a slice and the element strides of its four axes
 /// (batch, head, token, dim). The extents come from the [`Shape`]. `T` is
-/// the element type (only `f32` today).
+/// the element type: `f32` for queries, `f32`, [`F16`](crate::F16) or
+/// [`Bf16`](crate::Bf16) for keys and values.
 ///
 /// ```
 /// use sdpa::multihead::{Strides, runtime::View};
@@ -219,6 +221,12 @@ impl<'a> Options<'a> {
 /// from `shape`, the mask and bias hold the blocks their [`Broadcast`]
 /// asks for, the slopes are one per query head.
 ///
+/// K and V are stored as `E`: `f32`, [`F16`](crate::F16) or
+/// [`Bf16`](crate::Bf16) (widened to `f32` in registers; Q, the arithmetic
+/// and the output stay `f32`). 16-bit K/V run on the row engine and give
+/// the bits of the `f32` call on their widened values there; the error
+/// bound with the rounding is at [`KvElement`].
+///
 /// ```
 /// use sdpa::multihead::runtime::{self, Options, Shape, View, ViewMut};
 /// use sdpa::multihead::{Error, Strides};
@@ -237,12 +245,18 @@ impl<'a> Options<'a> {
 /// let gqa_3_2 = Shape { kv_heads: 2, ..shape };
 /// let r = runtime::attention(gqa_3_2, View::new(&q, qs), kv, vs, ViewMut::new(&mut out, os), &Options::new());
 /// assert_eq!(r, Err(Error::HeadGroups));
+///
+/// // The same call with K and V in binary16 (exact here: 0 and small integers).
+/// let (k16, v16) = (k.map(sdpa::F16::from_f32), v.map(sdpa::F16::from_f32));
+/// let (kv, vs) = (View::new(&k16, kvs), View::new(&v16, Strides::bhsd(1, 3, 1)));
+/// runtime::attention(shape, View::new(&q, qs), kv, vs, ViewMut::new(&mut out, os), &Options::new()).unwrap();
+/// assert_eq!(out, [2.0, 2.0, 2.0, 2.0, 2.0, 2.0, 5.0, 5.0, 5.0, 5.0, 5.0, 5.0]);
 /// ```
-pub fn attention(
+pub fn attention<E: KvElement>(
     shape: Shape,
     q: View<'_>,
-    k: View<'_>,
-    v: View<'_>,
+    k: View<'_, E>,
+    v: View<'_, E>,
     out: ViewMut<'_>,
     options: &Options<'_>,
 ) -> Result<(), Error> {
@@ -257,11 +271,11 @@ pub fn attention(
 }
 
 /// Every check of [`attention`], in its documented order.
-fn validate(
+fn validate<E>(
     shape: Shape,
     q: &View<'_>,
-    k: &View<'_>,
-    v: &View<'_>,
+    k: &View<'_, E>,
+    v: &View<'_, E>,
     out: &ViewMut<'_>,
     options: &Options<'_>,
 ) -> Result<(), Error> {

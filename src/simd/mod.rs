@@ -37,7 +37,8 @@ pub(crate) use select::each_backend;
 pub use select::with_backend;
 pub use select::{Backend, Unsupported, backend, set_backend};
 
-use crate::element::{Bf16, F16};
+use crate::element::sealed::Lanes;
+use crate::element::{Bf16, F16, KvElement};
 use core::ops::{Add, Mul, Sub};
 
 /// Adding then subtracting this rounds an `f32` with `|x| < 2^22` to the
@@ -110,16 +111,33 @@ pub(crate) trait Simd<const L: usize>: Copy + Send + Sync {
 
     /// `L` binary16 values widened to `f32` (exact).
     #[inline(always)]
-    #[cfg_attr(not(test), allow(dead_code))] // read by the 16-bit K/V engines, not merged yet; tested in simd/tests.rs
     fn load_f16(self, lanes: &[F16; L]) -> Self::V {
         self.load(&lanes.map(F16::to_f32))
     }
 
     /// `L` bfloat16 values widened to `f32` (exact).
     #[inline(always)]
-    #[cfg_attr(not(test), allow(dead_code))] // read by the 16-bit K/V engines, not merged yet; tested in simd/tests.rs
     fn load_bf16(self, lanes: &[Bf16; L]) -> Self::V {
         self.load(&lanes.map(Bf16::to_f32))
+    }
+
+    /// `L` keys or values of any [`KvElement`] widened to `f32` (exact):
+    /// [`load`](Self::load), [`load_f16`](Self::load_f16) or
+    /// [`load_bf16`](Self::load_bf16).
+    #[inline(always)]
+    fn load_kv<E: KvElement>(self, lanes: &[E; L]) -> Self::V {
+        match E::lanes(lanes) {
+            Lanes::F32(x) => self.load(x),
+            Lanes::F16(x) => self.load_f16(x),
+            Lanes::Bf16(x) => self.load_bf16(x),
+        }
+    }
+
+    /// [`load_padded`](Self::load_padded) of keys or values of any
+    /// [`KvElement`], widened to `f32`.
+    #[inline(always)]
+    fn load_kv_padded<E: KvElement>(self, tail: &[E], pad: f32) -> Self::V {
+        self.load(&core::array::from_fn(|i| tail.get(i).map_or(pad, |&x| x.to_f32())))
     }
 
     /// All lanes `0`.

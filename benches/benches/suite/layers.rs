@@ -6,9 +6,9 @@
 
 use criterion::{BatchSize, Criterion, SamplingMode, Throughput};
 use ndarray::{Array2, ArrayView2, linalg::general_mat_mul};
-use sdpa::Matrix;
 use sdpa::kernels::linear;
 use sdpa::layer::{DecodeScratch, KvCache, LayerMask, Positions, Scratch, SelfAttention};
+use sdpa::{F16, Matrix};
 use sdpa_bench::data::Rng;
 use sdpa_bench::layers::{
     DECODE, LAYERS, LINEAR, LayerWeights, LayerWorkload, error_against, forward_f64, linear_f64, linear_flops,
@@ -69,11 +69,31 @@ fn decode<const CAP: usize, const D: usize, const H: usize, const HD: usize>(c: 
     let reference = forward_f64(&weights, H, true, &flat);
     check(&lw.group(), &row, &reference[(CAP - 1) * D..]);
 
+    // The same tokens into a binary16 cache (issue 14): each K and V rounded as stored.
+    let mut half = Box::new(KvCache::<CAP, H, HD, F16>::new());
+    let mut half_row = [0.0f32; D];
+    for token in &x.rows()[..CAP - 1] {
+        layer.decode(token, &mut half_row, &mut half, &mut scratch).unwrap();
+    }
+    assert_eq!(layer.decode(&last, &mut half_row, &mut half.clone(), &mut scratch), Ok(CAP - 1));
+    println!(
+        "{}: the f16 cache's output is within {:.1e} of the f32 cache's",
+        lw.group(),
+        sdpa_bench::max_diff(&half_row, &row)
+    );
+
     let mut g = c.benchmark_group(lw.group());
     g.throughput(Throughput::Elements(lw.decode_flops(CAP)));
     g.bench_function("sdpa", |b| {
         b.iter_batched_ref(
             || cache.clone(),
+            |cache| layer.decode(black_box(&last), &mut row, cache, &mut scratch),
+            BatchSize::PerIteration,
+        )
+    });
+    g.bench_function("sdpa f16 cache", |b| {
+        b.iter_batched_ref(
+            || half.clone(),
             |cache| layer.decode(black_box(&last), &mut row, cache, &mut scratch),
             BatchSize::PerIteration,
         )

@@ -15,6 +15,7 @@
 //! f64 reference: the CI smoke test (`.ci/perf.sh`).
 
 mod kernels;
+mod kv16;
 mod layers;
 mod threads;
 
@@ -151,6 +152,6 @@ fn config() -> Criterion {
 criterion_group! {
     name = benches;
     config = config();
-    targets = machine, attention_workloads, layers::bench, threads::bench, kernels::bench
+    targets = machine, attention_workloads, kv16::bench, layers::bench, threads::bench, kernels::bench
 }
 criterion_main!(benches);
