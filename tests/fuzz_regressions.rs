@@ -112,3 +112,21 @@ fn a_row_of_minus_infinity_scores_is_zero_even_with_infinite_values() {
         check::<3, 5>(&Options::new().key_mask(&keep), "per-row engine");
     });
 }
+
+/// Found by the `softmax` fuzz target: a NaN among the last (partial-vector)
+/// scores started that lane's running maximum as NaN, and `+∞` in the same
+/// lane of a whole vector was then lost (`OnlineSoftmax::max` gave a finite
+/// score). The maximum is the largest non-NaN score, on every backend.
+#[test]
+fn a_nan_in_the_tail_does_not_hide_the_maximum() {
+    sdpa_oracle::backend::each_backend(|b| {
+        for whole in 1..=16 {
+            let mut scores = vec![0.0f32; whole + 1];
+            scores[0] = f32::INFINITY;
+            scores[whole] = f32::NAN;
+            let mut state = sdpa::kernels::OnlineSoftmax::new();
+            state.update(&mut scores);
+            assert_eq!(state.max(), f32::INFINITY, "{b}: {whole} scores before the NaN");
+        }
+    });
+}

@@ -23,7 +23,7 @@ fn assert_zero(xs: &[f32], what: &str) {
 #[track_caller]
 pub fn output_row(r: &RowRef, i: usize, out: &[f32], what: &str, fused: bool) {
     let (nan_row, some_finite) =
-        if fused { (r.fused_nan, r.fused_some_finite) } else { (Some(r.nan_row), r.some_finite_score) };
+        if fused { (r.fused_nan, r.fused_some_finite) } else { (r.nan_row, r.some_finite_score) };
     let all_neg_inf = if fused { r.fused_all_neg_inf } else { r.all_neg_inf };
     if !r.any_visible {
         assert_zero(out, &format!("{what} row {i}"));
@@ -74,10 +74,15 @@ pub fn output_row(r: &RowRef, i: usize, out: &[f32], what: &str, fused: bool) {
 pub fn weights_row(r: &RowRef, i: usize, nk: usize, w: &[f32]) {
     if !r.any_visible || r.all_neg_inf {
         assert_zero(w, &format!("weights row {i}"));
-    } else if r.nan_row {
+    } else if r.nan_row == Some(true) {
         for (j, x) in w.iter().enumerate() {
             assert!(!r.visible[j] || x.is_nan(), "weights row {i}: visible entry {j} should be NaN: {w:?}");
         }
+    } else if r.nan_row.is_none() {
+        // The summation order decides: every visible weight NaN, or none.
+        let visible = || w.iter().zip(&r.visible).filter(|(_, v)| **v).map(|(x, _)| *x);
+        let all_nan = visible().all(f32::is_nan);
+        assert!(all_nan || visible().all(|x| (0.0..=1.0).contains(&x)), "weights row {i}: NaN or out of [0, 1]: {w:?}");
     } else if r.finite {
         let mut sum = 0.0f64;
         for (j, &x) in w.iter().enumerate() {
@@ -116,7 +121,7 @@ pub fn attention(p: &Problem<'_>, fused: &[f32], with_weights: &[f32], weights: 
             output_row(&r, i, &a, "fused", true);
             output_row(&r, i, &b, "weights variant", false);
             weights_row(&r, i, nk, &row(weights, nk));
-            if r.finite && !r.nan_row {
+            if r.finite && r.nan_row == Some(false) {
                 for (c, (x, y)) in a.iter().zip(&b).enumerate() {
                     let diff = (f64::from(*x) - f64::from(*y)).abs();
                     assert!(diff <= 2.0 * r.tolerance, "row {i} col {c}: fused {x:e} vs weights variant {y:e}");

@@ -55,11 +55,12 @@
 //!   target's [`kernels::finite_abs_dot64`] only the finite ones.
 //! - **Score orders and classification.** Only the fuzz oracle predicted
 //!   NaN and zero rows ([`RowRef`]: `nan_row`, `fused_nan`, `all_neg_inf`,
-//!   `values_safe`, `finite`, …), replaying the f32 score
-//!   ([`Problem::score32`]) and classifying the pre-scaled one over every
-//!   summation order ([`order::ScoreClass`]; either outcome accepted where
-//!   the order decides). `tests/edge_cases.rs` models the same two orders
-//!   more simply, one rounding of the exact intermediate per order
+//!   `values_safe`, `finite`, …), classifying each score over every
+//!   summation order ([`Problem::score_class`], [`order::ScoreClass`];
+//!   either outcome accepted where the order decides: it once replayed one
+//!   order in f32, which the engines' own orders need not follow near
+//!   `f32::MAX`). `tests/edge_cases.rs` models the documented orders more
+//!   simply, one rounding of the exact intermediate per order
 //!   ([`order::ScoreOrder`]), and accepts a row right under either. Both
 //!   are here.
 //! - **Masked keys.** [`Problem::weights64`] and [`Problem::attention64`]

@@ -17,24 +17,25 @@ pub struct RowRef {
     pub any_visible: bool,
     /// Visible keys, by index.
     pub visible: Vec<bool>,
-    /// Some visible key's f32 score, computed dot-then-scale as the per-row
-    /// engine and `attention_weights` do, is NaN or `+∞`: the row must be NaN.
-    pub nan_row: bool,
-    /// Some visible key's f32 score (dot-then-scale) is finite (its weight
-    /// is not forced to 0).
+    /// What a row scored dot-then-scale (the per-row engine,
+    /// `attention_weights`) must give: `Some(true)` a NaN row (some visible
+    /// key's score is NaN or `+∞` in every summation order), `Some(false)`
+    /// not, `None` either (a score near `f32::MAX` whose outcome depends on
+    /// the order; [`Problem::score_class`]).
+    pub nan_row: Option<bool>,
+    /// Some visible key's score is finite in every summation order (its
+    /// weight is not forced to 0).
     pub some_finite_score: bool,
-    /// What the fused kernel must give: `Some(true)` a NaN row, `Some(false)`
-    /// not, `None` either. Unmasked problems may run on the tiled or tiny
-    /// engine, which scores `Σ (q·scale·log₂e)·k`: an intermediate that
-    /// overflows in one order may not in the other (documented), so where
-    /// the two orders disagree, or the pre-scaled one cannot be predicted
-    /// (a sum near `f32::MAX`), both outcomes are accepted.
+    /// What the fused kernel must give, as `nan_row`, also allowing the
+    /// documented pre-scaled order `Σ (q·scale·log₂e)·k` on problems with no
+    /// per-key mask, bias or ALiBi: where the two orders disagree, or the
+    /// pre-scaled one cannot be predicted, both outcomes are accepted.
     pub fused_nan: Option<bool>,
     /// Some visible key's score is finite in every order the fused kernel
     /// may use.
     pub fused_some_finite: bool,
-    /// Every visible key's score is `−∞` (dot-then-scale): the row must be
-    /// exactly `+0` whatever the values.
+    /// Every visible key's score is `−∞` in every summation order: the row
+    /// must be exactly `+0` whatever the values.
     pub all_neg_inf: bool,
     /// Every visible key's score is `−∞` in every order the fused kernel may use.
     pub fused_all_neg_inf: bool,
@@ -96,7 +97,7 @@ impl Problem<'_> {
         let q = self.q_row(i);
         let visible: Vec<bool> = (0..nk).map(|j| self.visible(i, j)).collect();
         let any_visible = visible.iter().any(|&x| x);
-        let mut nan_row = false;
+        let (mut nan_score, mut unknown_score) = (false, false);
         let mut some_finite_score = false;
         let mut nan_columns = vec![false; dv];
         let mut finite =
@@ -112,14 +113,15 @@ impl Problem<'_> {
         let (mut all_neg_inf, mut pre_all_neg_inf) = (true, true);
         let mut values_finite = true;
         for j in (0..nk).filter(|&j| visible[j]) {
-            let s32 = self.score32(i, j);
-            nan_row |= s32.is_nan() || s32 == f32::INFINITY;
-            some_finite_score |= s32.is_finite();
-            all_neg_inf &= s32 == f32::NEG_INFINITY;
+            let class = self.score_class(i, j);
+            nan_score |= class == ScoreClass::NanOrPosInf;
+            unknown_score |= class == ScoreClass::Unknown;
+            some_finite_score |= class == ScoreClass::Finite;
+            all_neg_inf &= class == ScoreClass::NegInf;
             if prescale {
-                let class = self.prescaled_class(i, j);
-                pre_all_neg_inf &= class == ScoreClass::NegInf;
-                match class {
+                let pre = self.prescaled_class(i, j);
+                pre_all_neg_inf &= pre == ScoreClass::NegInf;
+                match pre {
                     ScoreClass::NanOrPosInf => pre_nan = true,
                     ScoreClass::Unknown => pre_unknown = true,
                     ScoreClass::Finite => pre_finite = true,
@@ -131,7 +133,7 @@ impl Problem<'_> {
                 *n |= x.is_nan();
             }
             let bias = self.bias_at(i, j).map_or(0.0, f64::from);
-            finite &= s32.is_finite() && bias.is_finite();
+            finite &= class == ScoreClass::Finite && bias.is_finite();
             finite &= k.iter().chain(v).all(|x| x.is_finite());
             values_finite &= v.iter().all(|x| x.is_finite());
             let abs_dot = abs_dot64(q, k);
@@ -153,10 +155,11 @@ impl Problem<'_> {
         // 2·max|v|: the factor is capped there (also keeps 0·∞ out).
         let factor = ((2.0 * score_error).exp_m1() + (2.0 * nk as f64 + 8.0) * U).min(2.0);
         let tolerance = vmax * factor + 1e-30;
+        let nan_row = if nan_score { Some(true) } else { (!unknown_score).then_some(false) };
         let fused_nan = match (prescale, pre_nan, pre_unknown) {
-            (false, _, _) => Some(nan_row),
-            (true, true, _) if nan_row => Some(true),
-            (true, false, false) if !nan_row => Some(false),
+            (false, _, _) => nan_row,
+            (true, true, _) if nan_row == Some(true) => Some(true),
+            (true, false, false) if nan_row == Some(false) => Some(false),
             _ => None,
         };
         let fused_some_finite = some_finite_score && (!prescale || pre_finite);

@@ -80,7 +80,8 @@ pub(crate) fn shift_for(max: f32) -> f32 {
 #[inline(always)]
 pub(crate) fn max_value<const L: usize, S: Simd<L>>(s: S, xs: &[f32]) -> f32 {
     let (body, tail) = xs.as_chunks::<L>();
-    let mut m = s.load_padded(tail, f32::NEG_INFINITY);
+    // `max(x, m)` keeps `m` where `x` is NaN: a NaN tail lane must not start `m`.
+    let mut m = s.max(s.load_padded(tail, f32::NEG_INFINITY), s.splat(f32::NEG_INFINITY));
     for chunk in body {
         m = s.max(s.load(chunk), m);
     }
