@@ -18,7 +18,7 @@ python3 scripts/same_numbers.py tests/data/layer_vectors.rs
 git checkout -- tests/data/layer_vectors.rs
 
 step "decoder demo (asserts decode == forward)"
-cargo run --release --example decoder_demo
+cargo run --release -p sdpa-demo --bin decoder_demo
 
 step "layer benchmarks, one pass each (the bench crate in benches/)"
 (cd benches && cargo bench --bench layer -- --test)

@@ -1,6 +1,6 @@
 //! A tiny random-weight decoder layer run token by token with the KV cache.
 //!
-//! Run: `cargo run --release --example decoder_demo`
+//! Run: `cargo run --release -p sdpa-demo --bin decoder_demo`
 //!
 //! A llama-style attention layer (width 32, 4 query heads sharing 2 kv heads
 //! of dimension 8, half-split RoPE, no biases) with a random embedding table

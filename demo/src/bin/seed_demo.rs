@@ -1,12 +1,12 @@
 //! The lecture notebook's toy, then the notebook's "try it": does "bank"
 //! attend to "river"?
 //!
-//! Run: `cargo run --release --example seed_demo`
+//! Run: `cargo run --release -p sdpa-demo` (from the repository root)
 
 use sdpa::{Matrix, Options, attention_weights};
 
 mod seed_toy {
-    include!("../tests/data/seed_toy.rs");
+    include!("../../../tests/data/seed_toy.rs");
 }
 
 /// Converts a numpy float64 matrix to the crate's f32 storage.
