@@ -101,7 +101,7 @@ step "Miri on the pointer handling (nightly; CAPI_MIRI=0 skips it)"
 if [ "${CAPI_MIRI:-1}" != 0 ]; then
     rustup run nightly rustc --version >/dev/null 2>&1 || rustup toolchain install nightly --profile minimal
     rustup +nightly component add miri rust-src
-    timeout 900 cargo +nightly miri test --features miri -- tests::errors tests::attention tests::kernels tests::multihead check::
+    timeout 900 cargo +nightly miri test --features miri -- tests::errors tests::attention tests::kernels tests::multihead tests::kv16 check::
 else
     echo "skipped (CAPI_MIRI=0)"
 fi

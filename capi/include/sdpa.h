@@ -316,6 +316,39 @@ typedef uint32_t SdpaBroadcast;
 #endif // __cplusplus
 
 /**
+ * The storage of K and V in `sdpa_multihead_attention_kv16`: IEEE
+ * binary16 or bfloat16 bits in a `uint16_t`. Each value is widened to
+ * `float` exactly in registers; Q, the arithmetic and the output stay
+ * `float`. Any other value is `SDPA_STATUS_INVALID_OPTION` (0 included, so
+ * that a zero-initialized field is refused).
+ *
+ * ```c
+ * uint32_t kv_type = SDPA_KV_TYPE_F16; // or SDPA_KV_TYPE_BF16
+ * ```
+ */
+enum SdpaKvType
+#if defined(__cplusplus) || __STDC_VERSION__ >= 202311L
+  : uint32_t
+#endif // defined(__cplusplus) || __STDC_VERSION__ >= 202311L
+ {
+  /**
+   * IEEE 754 binary16 (`_Float16`, numpy's `float16`, PyTorch's `torch.half`).
+   */
+  SDPA_KV_TYPE_F16 = 1,
+  /**
+   * bfloat16: the upper half of a `float` (PyTorch's `torch.bfloat16`).
+   */
+  SDPA_KV_TYPE_BF16 = 2,
+};
+#ifndef __cplusplus
+#if __STDC_VERSION__ >= 202311L
+typedef enum SdpaKvType SdpaKvType;
+#else
+typedef uint32_t SdpaKvType;
+#endif // __STDC_VERSION__ >= 202311L
+#endif // __cplusplus
+
+/**
  * Problem dimensions of an attention call: Q is `queries x head_dim`, K is
  * `keys x head_dim`, V is `keys x value_dim`, the output
  * `queries x value_dim`; all row-major `float`, no padding between rows.
@@ -723,6 +756,31 @@ typedef struct SdpaHeadOptions {
    */
   const float *alibi_slopes;
 } SdpaHeadOptions;
+
+/**
+ * A 16-bit input tensor (K or V of `sdpa_multihead_attention_kv16`): as
+ * `SdpaTensor`, with `len` and the strides counted in 16-bit elements.
+ *
+ * ```c
+ * // A KV cache in binary16, [heads 2][tokens 128][dim 64].
+ * static uint16_t k_cache[2 * 128 * 64];
+ * SdpaTensor16 k = { .data = k_cache, .len = 2 * 128 * 64, .strides = { .head = 128 * 64, .token = 64, .dim = 1 } };
+ * ```
+ */
+typedef struct SdpaTensor16 {
+  /**
+   * The buffer's first element.
+   */
+  const uint16_t *data;
+  /**
+   * Elements in the buffer.
+   */
+  size_t len;
+  /**
+   * The view's strides, in elements.
+   */
+  struct SdpaStrides strides;
+} SdpaTensor16;
 
 #ifdef __cplusplus
 extern "C" {
@@ -1160,6 +1218,38 @@ SdpaStatus sdpa_multihead_attention(struct SdpaHeadShape shape,
                                     struct SdpaTensor v,
                                     struct SdpaTensorMut out,
                                     const struct SdpaHeadOptions *options);
+
+/**
+ * `sdpa_multihead_attention` with K and V stored in 16 bits, binary16 or
+ * bfloat16 as `kv_type` says (an `SdpaKvType` value; any other is
+ * `INVALID_OPTION`): half the bytes of a `float` KV cache. Each value is
+ * widened to `float` exactly; the result is that of the `float` call on
+ * the widened values, within its error bound (16-bit K/V run on the
+ * per-row engine, whose bits it gives there). The statuses are those of
+ * `sdpa_multihead_attention`, with lengths, strides and alignment of K and
+ * V counted in 16-bit elements.
+ *
+ * ```c
+ * // One decode step of 8 query heads on a binary16 cache of 2 kv heads, [kv head][token][dim 64].
+ * SdpaHeadShape shape = { 1, 8, 2, 1, len, 64, 64 };
+ * SdpaTensor q = { q_row, 8 * 64, { .head = 64, .token = 8 * 64, .dim = 1 } };
+ * SdpaTensor16 k = { k_cache, 2 * CAP * 64, { .head = CAP * 64, .token = 64, .dim = 1 } },
+ *              v = { v_cache, 2 * CAP * 64, { .head = CAP * 64, .token = 64, .dim = 1 } };
+ * SdpaTensorMut o = { out, 8 * 64, { .head = 64, .token = 8 * 64, .dim = 1 } };
+ * SdpaStatus s = sdpa_multihead_attention_kv16(shape, q, k, v, SDPA_KV_TYPE_F16, o, NULL);
+ * ```
+ *
+ * # Safety
+ * As `sdpa_multihead_attention`, with `k` and `v` valid for `len` 16-bit
+ * elements each.
+ */
+SdpaStatus sdpa_multihead_attention_kv16(struct SdpaHeadShape shape,
+                                         struct SdpaTensor q,
+                                         struct SdpaTensor16 k,
+                                         struct SdpaTensor16 v,
+                                         uint32_t kv_type,
+                                         struct SdpaTensorMut out,
+                                         const struct SdpaHeadOptions *options);
 
 #ifdef __cplusplus
 }  // extern "C"

@@ -365,6 +365,45 @@ pub struct SdpaTensorMut {
     pub strides: SdpaStrides,
 }
 
+/// The storage of K and V in `sdpa_multihead_attention_kv16`: IEEE
+/// binary16 or bfloat16 bits in a `uint16_t`. Each value is widened to
+/// `float` exactly in registers; Q, the arithmetic and the output stay
+/// `float`. Any other value is `SDPA_STATUS_INVALID_OPTION` (0 included, so
+/// that a zero-initialized field is refused).
+///
+/// ```c
+/// uint32_t kv_type = SDPA_KV_TYPE_F16; // or SDPA_KV_TYPE_BF16
+/// ```
+/// cbindgen:prefix-with-name
+/// cbindgen:rename-all=ScreamingSnakeCase
+#[repr(u32)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SdpaKvType {
+    /// IEEE 754 binary16 (`_Float16`, numpy's `float16`, PyTorch's `torch.half`).
+    F16 = 1,
+    /// bfloat16: the upper half of a `float` (PyTorch's `torch.bfloat16`).
+    Bf16 = 2,
+}
+
+/// A 16-bit input tensor (K or V of `sdpa_multihead_attention_kv16`): as
+/// `SdpaTensor`, with `len` and the strides counted in 16-bit elements.
+///
+/// ```c
+/// // A KV cache in binary16, [heads 2][tokens 128][dim 64].
+/// static uint16_t k_cache[2 * 128 * 64];
+/// SdpaTensor16 k = { .data = k_cache, .len = 2 * 128 * 64, .strides = { .head = 128 * 64, .token = 64, .dim = 1 } };
+/// ```
+#[repr(C)]
+#[derive(Clone, Copy, Debug)]
+pub struct SdpaTensor16 {
+    /// The buffer's first element.
+    pub data: *const u16,
+    /// Elements in the buffer.
+    pub len: usize,
+    /// The view's strides, in elements.
+    pub strides: SdpaStrides,
+}
+
 /// Options of a multi-head call: `base` as for `sdpa_attention` (flags,
 /// scale, window, mask and bias kinds and pointers, one ALiBi slope),
 /// applied to every head, plus how the mask's and bias's blocks spread over

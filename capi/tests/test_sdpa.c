@@ -630,6 +630,53 @@ static void test_multihead(void) {
     CHECK(untouched(out, OUT_LEN), "a refused multi-head call wrote to the output");
 }
 
+/* ---------------------------------------------------------------------------
+ * Multi-head attention with 16-bit K and V: the seed toy with K and V in
+ * binary16 and in bfloat16 against numpy on the rounded values, and the
+ * refusals of the 16-bit call (type, pointers, alignment, bounds), each
+ * writing nothing.
+ */
+static void test_multihead_kv16(void) {
+    SdpaHeadShape toy = { 1, 1, 1, 3, 5, 4, 6 };
+    SdpaStrides s4 = { .token = 4, .dim = 1 }, s6 = { .token = 6, .dim = 1 };
+    SdpaTensor q = { SEED_Q, 12, s4 };
+    float out[18];
+    SdpaTensorMut o = { out, 18, s6 };
+    const struct {
+        uint32_t type;
+        const uint16_t *k, *v;
+        const double *want;
+        const char *name;
+    } kinds[] = {
+        { SDPA_KV_TYPE_F16, SEED_K_F16, SEED_V_F16, SEED_OUT_F16, "binary16" },
+        { SDPA_KV_TYPE_BF16, SEED_K_BF16, SEED_V_BF16, SEED_OUT_BF16, "bfloat16" },
+    };
+    for (size_t i = 0; i < COUNT(kinds); i++) {
+        SdpaTensor16 k = { kinds[i].k, 20, s4 }, v = { kinds[i].v, 30, s6 };
+        fill(out, 18, SENTINEL);
+        EXPECT(sdpa_multihead_attention_kv16(toy, q, k, v, kinds[i].type, o, NULL), SDPA_STATUS_OK);
+        double err = max_err(out, kinds[i].want, 18);
+        CHECK(err < 1e-5, "toy with %s K/V vs numpy: %g", kinds[i].name, err);
+        printf("multihead kv16: the seed toy with %s K and V, max |out - numpy| = %.2e\n", kinds[i].name, err);
+    }
+
+    SdpaTensor16 k = { SEED_K_F16, 20, s4 }, v = { SEED_V_F16, 30, s6 }, bad;
+    fill(out, 18, SENTINEL);
+    EXPECT(sdpa_multihead_attention_kv16(toy, q, k, v, 0, o, NULL), SDPA_STATUS_INVALID_OPTION);
+    EXPECT(sdpa_multihead_attention_kv16(toy, q, k, v, 3, o, NULL), SDPA_STATUS_INVALID_OPTION);
+    bad = k;
+    bad.data = NULL;
+    EXPECT(sdpa_multihead_attention_kv16(toy, q, bad, v, SDPA_KV_TYPE_F16, o, NULL), SDPA_STATUS_NULL_POINTER);
+    bad = v;
+    bad.data = (const uint16_t *)(const void *)((const char *)v.data + 1);
+    bad.len -= 1;
+    EXPECT(sdpa_multihead_attention_kv16(toy, q, k, bad, SDPA_KV_TYPE_F16, o, NULL), SDPA_STATUS_MISALIGNED);
+    bad = v;
+    bad.len -= 1; /* one 16-bit element short */
+    EXPECT(sdpa_multihead_attention_kv16(toy, q, k, bad, SDPA_KV_TYPE_BF16, o, NULL), SDPA_STATUS_OUT_OF_BOUNDS);
+    CHECK(untouched(out, 18), "a refused 16-bit multi-head call wrote to the output");
+}
+
 int main(void) {
     printf("sdpa C test (backend %s)\n", sdpa_backend());
     test_seed_toy();
@@ -637,6 +684,7 @@ int main(void) {
     test_kernels();
     test_layer();
     test_multihead();
+    test_multihead_kv16();
     test_errors();
     printf("capi: %d passed, %d failed\n", passed, failed);
     return failed == 0 ? 0 : 1;

@@ -1,11 +1,14 @@
-//! `sdpa_multihead_attention`.
+//! `sdpa_multihead_attention` and `sdpa_multihead_attention_kv16`.
 
 use super::{bools, in_place, input, non_null, optional, read, region};
 use crate::check::{self, mul, non_zero};
 use crate::convert::{self, Cover};
 use crate::status::status;
-use crate::{SdpaHeadOptions, SdpaHeadShape, SdpaStatus, SdpaTensor, SdpaTensorMut};
+use crate::{
+    SdpaHeadOptions, SdpaHeadShape, SdpaKvType, SdpaStatus, SdpaStrides, SdpaTensor, SdpaTensor16, SdpaTensorMut,
+};
 use sdpa::multihead::{Broadcast, runtime as mh};
+use sdpa::{Bf16, F16, KvElement};
 
 /// Multi-head attention over strided tensors, PyTorch's
 /// `scaled_dot_product_attention` with `enable_gqa`: for every batch entry
@@ -57,7 +60,77 @@ pub unsafe extern "C" fn sdpa_multihead_attention(
     options: *const SdpaHeadOptions,
 ) -> SdpaStatus {
     // SAFETY: this function's contract is `attend`'s.
-    status(unsafe { attend(shape, q, k, v, out, options) })
+    status(unsafe { attend(shape, q, Tensor::f32(k), Tensor::f32(v), out, options) })
+}
+
+/// `sdpa_multihead_attention` with K and V stored in 16 bits, binary16 or
+/// bfloat16 as `kv_type` says (an `SdpaKvType` value; any other is
+/// `INVALID_OPTION`): half the bytes of a `float` KV cache. Each value is
+/// widened to `float` exactly; the result is that of the `float` call on
+/// the widened values, within its error bound (16-bit K/V run on the
+/// per-row engine, whose bits it gives there). The statuses are those of
+/// `sdpa_multihead_attention`, with lengths, strides and alignment of K and
+/// V counted in 16-bit elements.
+///
+/// ```c
+/// // One decode step of 8 query heads on a binary16 cache of 2 kv heads, [kv head][token][dim 64].
+/// SdpaHeadShape shape = { 1, 8, 2, 1, len, 64, 64 };
+/// SdpaTensor q = { q_row, 8 * 64, { .head = 64, .token = 8 * 64, .dim = 1 } };
+/// SdpaTensor16 k = { k_cache, 2 * CAP * 64, { .head = CAP * 64, .token = 64, .dim = 1 } },
+///              v = { v_cache, 2 * CAP * 64, { .head = CAP * 64, .token = 64, .dim = 1 } };
+/// SdpaTensorMut o = { out, 8 * 64, { .head = 64, .token = 8 * 64, .dim = 1 } };
+/// SdpaStatus s = sdpa_multihead_attention_kv16(shape, q, k, v, SDPA_KV_TYPE_F16, o, NULL);
+/// ```
+///
+/// # Safety
+/// As `sdpa_multihead_attention`, with `k` and `v` valid for `len` 16-bit
+/// elements each.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn sdpa_multihead_attention_kv16(
+    shape: SdpaHeadShape,
+    q: SdpaTensor,
+    k: SdpaTensor16,
+    v: SdpaTensor16,
+    kv_type: u32,
+    out: SdpaTensorMut,
+    options: *const SdpaHeadOptions,
+) -> SdpaStatus {
+    status(match kv_type {
+        // SAFETY: this function's contract is `attend`'s.
+        t if t == SdpaKvType::F16 as u32 => unsafe {
+            attend(shape, q, Tensor::<F16>::half(k), Tensor::half(v), out, options)
+        },
+        // SAFETY: as above.
+        t if t == SdpaKvType::Bf16 as u32 => unsafe {
+            attend(shape, q, Tensor::<Bf16>::half(k), Tensor::half(v), out, options)
+        },
+        _ => Err(SdpaStatus::InvalidOption),
+    })
+}
+
+/// An input tensor of element type `E`: its buffer and the view's strides.
+#[derive(Clone, Copy)]
+struct Tensor<E> {
+    data: *const E,
+    len: usize,
+    strides: SdpaStrides,
+}
+
+impl Tensor<f32> {
+    /// The `float` tensor.
+    fn f32(t: SdpaTensor) -> Self {
+        Tensor { data: t.data, len: t.len, strides: t.strides }
+    }
+}
+
+impl<E: KvElement> Tensor<E> {
+    /// The 16-bit tensor read as `E` ([`F16`] or [`Bf16`]: each a
+    /// `#[repr(transparent)]` `u16`, so every bit pattern is a valid value
+    /// and the pointer's size and alignment are a `u16`'s).
+    fn half(t: SdpaTensor16) -> Self {
+        const { assert!(size_of::<E>() == 2 && align_of::<E>() == 2) };
+        Tensor { data: t.data.cast(), len: t.len, strides: t.strides }
+    }
 }
 
 /// Checks everything the pointers need, then runs the call (whose own
@@ -65,11 +138,11 @@ pub unsafe extern "C" fn sdpa_multihead_attention(
 ///
 /// # Safety
 /// The module's contract for the tensors and `options`.
-unsafe fn attend(
+unsafe fn attend<E: KvElement>(
     shape: SdpaHeadShape,
     q: SdpaTensor,
-    k: SdpaTensor,
-    v: SdpaTensor,
+    k: Tensor<E>,
+    v: Tensor<E>,
     out: SdpaTensorMut,
     options: *const SdpaHeadOptions,
 ) -> Result<(), SdpaStatus> {

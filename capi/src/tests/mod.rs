@@ -13,6 +13,7 @@
 mod attention;
 mod errors;
 mod kernels;
+mod kv16;
 mod layer;
 mod multihead;
 
