@@ -348,23 +348,22 @@ impl<const L: usize, S: Simd<L>, E: KvElement, const MASKED: bool> Pv<'_, '_, L,
                 *a = s.load(x) * r;
             }
         }
-        let fold = |acc: &mut [S::V; NV], row: &[E], w: f32| {
-            if let Some(vs) = row.as_chunks::<L>().0.first_chunk::<NV>() {
+        // Key `first_key + n`'s `NV` vectors from column `col` start `n`
+        // strides into `rows`: one range check per key (every row of the
+        // view holds them: `col + NV` vectors fit in the value width).
+        let (stride, width) = (self.v.stride, NV * L);
+        let rows = row_from(&self.v, self.first_key);
+        let mut at = col * L;
+        for (&w, j) in self.weights.iter().zip(self.first_key..) {
+            let vs = rows.get(at..at.wrapping_add(width)).and_then(|r| r.as_chunks::<L>().0.first_chunk::<NV>());
+            at = at.wrapping_add(stride);
+            if let Some(vs) = vs
+                && !(MASKED && self.plan.is_masked(j))
+            {
                 let w = s.splat(w);
                 for (a, x) in acc.iter_mut().zip(vs) {
                     *a = s.mul_add(w, s.load_kv(x), *a);
                 }
-            }
-        };
-        // The block's V rows from column `col`, one stride apart (the last
-        // may end before its stride): split off one per key.
-        let stride = self.v.stride;
-        let mut rows = row_from(&self.v, self.first_key).get(col * L..).unwrap_or_default();
-        for (&w, j) in self.weights.iter().zip(self.first_key..) {
-            let (row, rest) = rows.split_at_checked(stride).unwrap_or((rows, &[]));
-            rows = rest;
-            if !(MASKED && self.plan.is_masked(j)) {
-                fold(&mut acc, row, w);
             }
         }
         for (x, a) in out.iter_mut().zip(acc) {
