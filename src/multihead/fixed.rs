@@ -6,7 +6,7 @@ use super::lower::{self, Call};
 use super::runtime::{self, Shape, View, ViewMut};
 use super::{Broadcast, Strides, ViewError};
 use crate::KvElement;
-use crate::attention::choose;
+use crate::attention::{ConstDims, choose};
 use crate::options::{Bias, Mask};
 use crate::simd::dispatch;
 
@@ -513,6 +513,6 @@ pub fn attention<
     dispatch!(|s| lower::each_head(
         call,
         #[inline(always)]
-        |problem, rows| choose::attend_rows_const::<_, _, _, NK, D, DV>(s, problem, 0, rows)
+        |problem, rows| choose::attend_rows(s, ConstDims::<NK, D, DV>, problem, 0, rows)
     ))
 }
