@@ -17,7 +17,7 @@
 //! );
 //! ```
 
-use crate::attention::{OutRows, Problem, Rows, attend_with_weights, choose};
+use crate::attention::{OutRows, Problem, Rows, RuntimeDims, attend_with_weights, choose};
 pub use crate::options::{Bias, Mask, RuntimeOptions};
 use crate::simd::dispatch;
 
@@ -116,7 +116,7 @@ pub fn attention(
         return Err(Error::OutputLength);
     }
     let out = OutRows::contiguous(out, shape.value_dim);
-    dispatch!(|s| choose::attend_rows(s, &problem, 0, out));
+    dispatch!(|s| choose::attend_rows(s, RuntimeDims, &problem, 0, out));
     Ok(())
 }
 
@@ -153,7 +153,7 @@ pub fn attention_rows(
         return Err(Error::RowRange);
     }
     let out = OutRows::contiguous(out, shape.value_dim);
-    dispatch!(|s| choose::attend_rows(s, &problem, first_row, out));
+    dispatch!(|s| choose::attend_rows(s, RuntimeDims, &problem, first_row, out));
     Ok(())
 }
 

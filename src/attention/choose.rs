@@ -88,8 +88,9 @@ const PARALLEL_MACS: usize = 1 << 21;
 /// Rows `first_row ..` of `problem` into `out` with [`attend`], split over
 /// blocks of rows on all cores with the `rayon` feature (same bits).
 #[inline(always)]
-pub(crate) fn attend_rows<const L: usize, S: Simd<L>, E: KvElement>(
+pub(crate) fn attend_rows<const L: usize, S: Simd<L>, E: KvElement, T: tiny::Dims>(
     s: S,
+    dims: T,
     problem: &Problem<'_, E>,
     first_row: usize,
     out: OutRows<'_>,
@@ -98,31 +99,7 @@ pub(crate) fn attend_rows<const L: usize, S: Simd<L>, E: KvElement>(
     parallel::row_blocks(out, rows, 2 * L, min_rows(problem), |first, part| {
         s.vectorize(
             #[inline(always)]
-            || attend(s, problem, first_row + first, part),
-        )
-    });
-}
-
-/// [`attend_rows`] for const dimensions ([`attend_const`]).
-#[inline(always)]
-pub(crate) fn attend_rows_const<
-    const L: usize,
-    S: Simd<L>,
-    E: KvElement,
-    const NK: usize,
-    const D: usize,
-    const DV: usize,
->(
-    s: S,
-    problem: &Problem<'_, E>,
-    first_row: usize,
-    out: OutRows<'_>,
-) {
-    let rows = out.len().min(problem.nq.saturating_sub(first_row));
-    parallel::row_blocks(out, rows, 2 * L, min_rows(problem), |first, part| {
-        s.vectorize(
-            #[inline(always)]
-            || attend_const::<L, S, E, NK, D, DV>(s, problem, first_row + first, part),
+            || attend(s, dims, problem, first_row + first, part),
         )
     });
 }
@@ -134,10 +111,14 @@ fn min_rows<E>(problem: &Problem<'_, E>) -> usize {
     PARALLEL_MACS.div_ceil(per_row)
 }
 
-/// Rows `first_row ..` of `problem` into `out`, runtime dimensions.
+/// Rows `first_row ..` of `problem` into `out`, its dimensions as `dims`
+/// has them: [`tiny::ConstDims`] specialises the tiny engine by const
+/// dimensions ([`tiny::RuntimeDims`] reads the problem's; the other engines
+/// are shared).
 #[inline(always)]
-pub(crate) fn attend<const L: usize, S: Simd<L>, E: KvElement>(
+pub(crate) fn attend<const L: usize, S: Simd<L>, E: KvElement, T: tiny::Dims>(
     s: S,
+    dims: T,
     problem: &Problem<'_, E>,
     first_row: usize,
     out: OutRows<'_>,
@@ -146,39 +127,8 @@ pub(crate) fn attend<const L: usize, S: Simd<L>, E: KvElement>(
         return rows::attend(s, problem, first_row, out);
     };
     let problem = &problem;
-    let dims = tiny::RuntimeDims { nk: problem.nk, d: problem.d, dv: problem.dv };
-    match choose::<L, S>(problem, tiny::fits(dims.nk, dims.d, dims.dv)) {
+    match choose::<L, S>(problem, dims.fits(problem)) {
         Engine::Tiny => tiny::attend(s, dims, problem, first_row, out),
-        // The guards are constants of the backend: the engine a backend
-        // never chooses is not compiled into it, whatever gets inlined.
-        Engine::Tiled if S::REGISTERS >= 16 => tiled::attend(s, problem, first_row, out),
-        Engine::Lanes if S::REGISTERS < 16 => lanes::attend(s, problem, first_row, out),
-        Engine::Tiled | Engine::Lanes | Engine::Rows => rows::attend(s, problem, first_row, out),
-    }
-}
-
-/// [`attend`] for const dimensions, where the tiny engine is specialised by
-/// them (a thin wrapper otherwise: the other engines are shared).
-#[inline(always)]
-pub(crate) fn attend_const<
-    const L: usize,
-    S: Simd<L>,
-    E: KvElement,
-    const NK: usize,
-    const D: usize,
-    const DV: usize,
->(
-    s: S,
-    problem: &Problem<'_, E>,
-    first_row: usize,
-    out: OutRows<'_>,
-) {
-    let Some(problem) = problem.as_f32() else {
-        return rows::attend(s, problem, first_row, out);
-    };
-    let problem = &problem;
-    match choose::<L, S>(problem, tiny::fits(NK, D, DV)) {
-        Engine::Tiny => tiny::attend(s, tiny::ConstDims::<NK, D, DV>, problem, first_row, out),
         // The guards are constants of the backend: the engine a backend
         // never chooses is not compiled into it, whatever gets inlined.
         Engine::Tiled if S::REGISTERS >= 16 => tiled::attend(s, problem, first_row, out),

@@ -19,6 +19,7 @@ mod tiny;
 mod weights;
 
 pub(crate) use problem::{OutRows, Problem, Rows};
+pub(crate) use tiny::{ConstDims, RuntimeDims};
 
 use crate::Matrix;
 use crate::options::{Bias, Mask, RuntimeOptions};
@@ -233,7 +234,7 @@ pub fn attention<const NQ: usize, const NK: usize, const D: usize, const DV: usi
 ) {
     let problem = Dims::problem(q, k, v, options);
     let out = OutRows::contiguous(out.as_flattened_mut(), DV);
-    dispatch!(|s| choose::attend_rows_const::<_, _, _, NK, D, DV>(s, &problem, 0, out))
+    dispatch!(|s| choose::attend_rows(s, ConstDims::<NK, D, DV>, &problem, 0, out))
 }
 
 /// Rows `first_row .. first_row + out_rows.len()` of [`attention`]'s output,
@@ -263,7 +264,7 @@ pub fn attention_rows<const NQ: usize, const NK: usize, const D: usize, const DV
     let problem = Dims::problem(q, k, v, options);
     let rows = out_rows.len().min(NQ.saturating_sub(first_row));
     let out = OutRows::contiguous(out_rows.get_mut(..rows).unwrap_or_default().as_flattened_mut(), DV);
-    dispatch!(|s| choose::attend_rows_const::<_, _, _, NK, D, DV>(s, &problem, first_row, out));
+    dispatch!(|s| choose::attend_rows(s, ConstDims::<NK, D, DV>, &problem, first_row, out));
     rows
 }
 

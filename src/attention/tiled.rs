@@ -351,34 +351,46 @@ fn accumulate_all<const L: usize, S: Simd<L>, const D: usize, const QV: usize, c
 ) {
     s.vectorize(
         #[inline(always)]
-        || {
-            let vectors = D / L;
-            let mut col = 0;
-            while col + NVP <= vectors {
-                column_groups::<L, S, D, QV, MRP, NVP>(s, tile, values, alpha, rows, col);
-                col += NVP;
-            }
-            while col < vectors {
-                column_groups::<L, S, D, QV, MRP, 1>(s, tile, values, alpha, rows, col);
-                col += 1;
-            }
-        },
+        || columns::<L, S, D, QV, MRP, NVP>(s, tile, values, alpha, 0, rows),
     )
 }
 
-/// Value vectors `col .. col + NV` of every row of the block, `MRP` rows
-/// per register tile.
+/// Every value vector of `rows` (block lanes `lane ..`): `NVP` vectors at a
+/// time, then one at a time, `MRP` rows per register tile.
+#[inline(always)]
+fn columns<const L: usize, S: Simd<L>, const D: usize, const QV: usize, const MRP: usize, const NVP: usize>(
+    s: S,
+    tile: &[[[f32; L]; QV]],
+    values: &[&[f32; D]],
+    alpha: &[f32],
+    lane: usize,
+    rows: &mut [&mut [f32]],
+) {
+    let vectors = D / L;
+    let mut col = 0;
+    while col + NVP <= vectors {
+        column_groups::<L, S, D, QV, MRP, NVP>(s, tile, values, alpha, lane, rows, col);
+        col += NVP;
+    }
+    while col < vectors {
+        column_groups::<L, S, D, QV, MRP, 1>(s, tile, values, alpha, lane, rows, col);
+        col += 1;
+    }
+}
+
+/// Value vectors `col .. col + NV` of `rows` (block lanes `lane ..`), `MRP`
+/// rows per register tile.
 #[inline(always)]
 fn column_groups<const L: usize, S: Simd<L>, const D: usize, const QV: usize, const MRP: usize, const NV: usize>(
     s: S,
     tile: &[[[f32; L]; QV]],
     values: &[&[f32; D]],
     alpha: &[f32],
+    mut lane: usize,
     rows: &mut [&mut [f32]],
     col: usize,
 ) {
     let mut groups = rows.chunks_exact_mut(MRP);
-    let mut lane = 0;
     for group in &mut groups {
         columns_tile::<L, S, D, QV, MRP, NV>(s, tile, values, alpha, lane, group, col);
         lane += MRP;
@@ -413,17 +425,7 @@ fn accumulate_ranges<const L: usize, S: Simd<L>, const D: usize, const QV: usize
                 }
                 let sub = tile.get(lo - first..hi - first).unwrap_or_default();
                 let vals = values.get(lo - first..hi - first).unwrap_or_default();
-                let row = core::slice::from_mut(row);
-                let vectors = D / L;
-                let mut col = 0;
-                while col + NVP <= vectors {
-                    columns_tile::<L, S, D, QV, 1, NVP>(s, sub, vals, alpha, lane, row, col);
-                    col += NVP;
-                }
-                while col < vectors {
-                    columns_tile::<L, S, D, QV, 1, 1>(s, sub, vals, alpha, lane, row, col);
-                    col += 1;
-                }
+                columns::<L, S, D, QV, 1, NVP>(s, sub, vals, alpha, lane, core::slice::from_mut(row));
             }
         },
     )

@@ -35,8 +35,11 @@ pub(crate) const fn fits(nk: usize, d: usize, dv: usize) -> bool {
 /// The key count and the head and value dimensions, known at compile time
 /// or at run time: each runs the engine with row accessors of its own (the
 /// const ones index arrays, so every bound is a constant the optimizer
-/// sees), over the same arithmetic.
-pub(crate) trait Dims: Copy {
+/// sees), over the same arithmetic (`Sync`: parallel row blocks share it).
+pub(crate) trait Dims: Copy + Sync {
+    /// Whether the tiny engine can take `problem` ([`fits`] of its dimensions).
+    fn fits(self, problem: &Problem<'_>) -> bool;
+
     /// Output rows `first_row ..` of `problem` into `out`.
     fn run<const L: usize, S: Simd<L>>(self, s: S, problem: &Problem<'_>, first_row: usize, out: OutRows<'_>);
 }
@@ -46,6 +49,11 @@ pub(crate) trait Dims: Copy {
 pub(crate) struct ConstDims<const NK: usize, const D: usize, const DV: usize>;
 
 impl<const NK: usize, const D: usize, const DV: usize> Dims for ConstDims<NK, D, DV> {
+    #[inline(always)]
+    fn fits(self, _: &Problem<'_>) -> bool {
+        fits(NK, D, DV)
+    }
+
     #[inline(always)]
     fn run<const L: usize, S: Simd<L>>(self, s: S, problem: &Problem<'_>, first_row: usize, out: OutRows<'_>) {
         // Contiguous arrays (the single-head const-generic API) are read as
@@ -57,7 +65,7 @@ impl<const NK: usize, const D: usize, const DV: usize> Dims for ConstDims<NK, D,
         let contiguous = problem.q.stride == D && problem.k.stride == D && problem.v.stride == DV;
         let sizes = Sizes { nk: NK, d: D, dv: DV };
         let (Some(k), Some(v), true) = (k, v, contiguous) else {
-            return RuntimeDims { nk: NK, d: D, dv: DV }.run(s, problem, first_row, out);
+            return RuntimeDims.run(s, problem, first_row, out);
         };
         let q_row = |i: usize| q.get(i).map_or(&[][..], |r| r.as_slice());
         let k_row = |j: usize| k.get(j).map_or(&[][..], |r| r.as_slice());
@@ -71,18 +79,19 @@ impl<const NK: usize, const D: usize, const DV: usize> Dims for ConstDims<NK, D,
     }
 }
 
-/// Dimensions known at run time only.
+/// Dimensions known at run time only: the problem's.
 #[derive(Clone, Copy)]
-pub(crate) struct RuntimeDims {
-    pub(crate) nk: usize,
-    pub(crate) d: usize,
-    pub(crate) dv: usize,
-}
+pub(crate) struct RuntimeDims;
 
 impl Dims for RuntimeDims {
     #[inline(always)]
+    fn fits(self, problem: &Problem<'_>) -> bool {
+        fits(problem.nk, problem.d, problem.dv)
+    }
+
+    #[inline(always)]
     fn run<const L: usize, S: Simd<L>>(self, s: S, problem: &Problem<'_>, first_row: usize, out: OutRows<'_>) {
-        let sizes = Sizes { nk: self.nk, d: self.d, dv: self.dv };
+        let sizes = Sizes { nk: problem.nk, d: problem.d, dv: problem.dv };
         let (q_row, k_row, v_row) = (|i| problem.q.row(i), |j| problem.k.row(j), |j| problem.v.row(j));
         if S::REGISTERS >= 16 {
             let mut kt = [[0.0; MAX]; MAX];

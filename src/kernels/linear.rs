@@ -34,13 +34,9 @@ use crate::simd::{Simd, dispatch};
 /// assert_eq!(y, [1.5, 4.5, /**/ 0.5, 0.5]);
 /// ```
 pub fn linear(x: &[f32], weight: &[f32], bias: Option<&[f32]>, out: &mut [f32], in_features: usize) {
-    let Some(n_out) = weight.len().checked_div(in_features) else {
+    let Some((n_out, tokens)) = counts(x, weight, out, in_features) else {
         return;
     };
-    let Some(by_out) = out.len().checked_div(n_out) else {
-        return;
-    };
-    let tokens = x.len().checked_div(in_features).unwrap_or(0).min(by_out);
     let projection = Projection {
         weight: weight.get(..n_out * in_features).unwrap_or_default(),
         bias: bias.unwrap_or_default(),
@@ -50,6 +46,15 @@ pub fn linear(x: &[f32], weight: &[f32], bias: Option<&[f32]>, out: &mut [f32], 
     let x = x.get(..tokens * in_features).unwrap_or_default();
     let out = out.get_mut(..tokens * n_out).unwrap_or_default();
     dispatch!(|s| projection.apply(s, x, in_features, out, n_out))
+}
+
+/// `(out_features, tokens)` of a [`linear`] call as its docs define them;
+/// `None` where it writes nothing (`in_features` or `out_features` is 0).
+#[inline(always)]
+fn counts(x: &[f32], weight: &[f32], out: &[f32], in_features: usize) -> Option<(usize, usize)> {
+    let n_out = weight.len().checked_div(in_features)?;
+    let by_out = out.len().checked_div(n_out)?;
+    Some((n_out, x.len().checked_div(in_features).unwrap_or(0).min(by_out)))
 }
 
 /// One `nn.Linear`: `weight` is `n_out` rows of `n_in`, `bias` up to `n_out`
@@ -250,13 +255,9 @@ fn split_rows<const N: usize>(block: &[f32], n: usize) -> [&[f32]; N] {
 /// assert_eq!(y, [11.0, 17.0]);
 /// ```
 pub fn linear_reference(x: &[f32], weight: &[f32], bias: Option<&[f32]>, out: &mut [f32], in_features: usize) {
-    let Some(n_out) = weight.len().checked_div(in_features) else {
+    let Some((n_out, tokens)) = counts(x, weight, out, in_features) else {
         return;
     };
-    let Some(by_out) = out.len().checked_div(n_out) else {
-        return;
-    };
-    let tokens = x.len().checked_div(in_features).unwrap_or(0).min(by_out);
     let bias = bias.unwrap_or_default();
     let n_in = size(in_features, 1);
     let (mut x_rows, mut y_rows) = (x.chunks_exact(n_in), out.chunks_exact_mut(size(n_out, 1)));

@@ -4,7 +4,7 @@ use super::forward::project;
 use super::rope::{Rotation, frequencies};
 use super::{CacheError, DecodeScratch, Heads, KvCache, Positions, SelfAttention};
 use crate::KvElement;
-use crate::attention::{OutRows, Problem, Rows, choose};
+use crate::attention::{OutRows, Problem, Rows, RuntimeDims, choose};
 use crate::options::{Alignment, Bias, Settings};
 use crate::simd::{Simd, dispatch};
 
@@ -127,7 +127,7 @@ impl<const D: usize, const QH: usize, const KVH: usize, const HD: usize> SelfAtt
                 mask: None,
                 bias,
             };
-            choose::attend(s, &problem, 0, OutRows::contiguous(head_out, HD));
+            choose::attend(s, RuntimeDims, &problem, 0, OutRows::contiguous(head_out, HD));
         }
         project(s, &scratch.merged, w.o.as_flattened(), w.o_bias.map(|b| &b[..]), out, D);
     }

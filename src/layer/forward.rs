@@ -3,7 +3,7 @@
 use super::rope::{Rotation, frequencies};
 use super::{Heads, LayerMask, Positions, Scratch, Weights, alibi_slope};
 use crate::Matrix;
-use crate::attention::{OutRows, Problem, Rows, choose};
+use crate::attention::{OutRows, Problem, Rows, RuntimeDims, choose};
 use crate::kernels::Projection;
 use crate::options::{Mask, Settings};
 use crate::parallel;
@@ -225,7 +225,7 @@ impl<'w, const D: usize, const QH: usize, const KVH: usize, const HD: usize> Sel
                     let OutRows { data, stride, .. } = rows;
                     for h in 0..QH {
                         let out = OutRows { data: data.get_mut(h * HD..).unwrap_or_default(), stride, width: HD };
-                        choose::attend(s, &problem(h), first, out);
+                        choose::attend(s, RuntimeDims, &problem(h), first, out);
                     }
                 },
             )

@@ -6,7 +6,7 @@ use super::lower::{self, Call};
 use super::runtime::{self, Shape, View, ViewMut};
 use super::{Broadcast, Strides, ViewError};
 use crate::KvElement;
-use crate::attention::choose;
+use crate::attention::{ConstDims, choose};
 use crate::options::{Bias, Mask};
 use crate::simd::dispatch;
 
@@ -167,6 +167,65 @@ impl<'a, const B: usize, const H: usize, const N: usize, const D: usize> HeadsMu
     }
 }
 
+/// The eight setters of one kind of term, masks (`bool`, [`Mask`]) or
+/// biases (`f32`, [`Bias`]), passed on to `runtime::Options::$set`: one per
+/// [`Broadcast`] and term variant, each labelled so, with its own name and
+/// docs. `$q` names the `NQ × NK` matrices' argument, `$k` the key rows'.
+macro_rules! term_setters {
+    (
+        $T:ty, $Term:ident, $set:ident, $q:ident, $k:ident;
+        $(#[$shared:meta])* Shared PerQuery: $shared_name:ident,
+        $(#[$shared_key:meta])* Shared PerKey: $shared_key_name:ident,
+        $(#[$head:meta])* PerHead PerQuery: $head_name:ident,
+        $(#[$head_key:meta])* PerHead PerKey: $head_key_name:ident,
+        $(#[$batch:meta])* PerBatch PerQuery: $batch_name:ident,
+        $(#[$batch_key:meta])* PerBatch PerKey: $batch_key_name:ident,
+        $(#[$batch_head:meta])* PerBatchHead PerQuery: $batch_head_name:ident,
+        $(#[$batch_head_key:meta])* PerBatchHead PerKey: $batch_head_key_name:ident,
+    ) => {
+        $(#[$shared])*
+        pub const fn $shared_name(self, $q: &'a [[$T; NK]; NQ]) -> Self {
+            Options { inner: self.inner.$set($Term::PerQuery($q.as_flattened()), Broadcast::Shared) }
+        }
+
+        $(#[$shared_key])*
+        pub const fn $shared_key_name(self, $k: &'a [$T; NK]) -> Self {
+            Options { inner: self.inner.$set($Term::PerKey($k), Broadcast::Shared) }
+        }
+
+        $(#[$head])*
+        pub const fn $head_name(self, $q: &'a [[[$T; NK]; NQ]; H]) -> Self {
+            Options { inner: self.inner.$set($Term::PerQuery($q.as_flattened().as_flattened()), Broadcast::PerHead) }
+        }
+
+        $(#[$head_key])*
+        pub const fn $head_key_name(self, $k: &'a [[$T; NK]; H]) -> Self {
+            Options { inner: self.inner.$set($Term::PerKey($k.as_flattened()), Broadcast::PerHead) }
+        }
+
+        $(#[$batch])*
+        pub const fn $batch_name(self, $q: &'a [[[$T; NK]; NQ]; B]) -> Self {
+            Options { inner: self.inner.$set($Term::PerQuery($q.as_flattened().as_flattened()), Broadcast::PerBatch) }
+        }
+
+        $(#[$batch_key])*
+        pub const fn $batch_key_name(self, $k: &'a [[$T; NK]; B]) -> Self {
+            Options { inner: self.inner.$set($Term::PerKey($k.as_flattened()), Broadcast::PerBatch) }
+        }
+
+        $(#[$batch_head])*
+        pub const fn $batch_head_name(self, $q: &'a [[[[$T; NK]; NQ]; H]; B]) -> Self {
+            let flat = $q.as_flattened().as_flattened().as_flattened();
+            Options { inner: self.inner.$set($Term::PerQuery(flat), Broadcast::PerBatchHead) }
+        }
+
+        $(#[$batch_head_key])*
+        pub const fn $batch_head_key_name(self, $k: &'a [[[$T; NK]; H]; B]) -> Self {
+            Options { inner: self.inner.$set($Term::PerKey($k.as_flattened().as_flattened()), Broadcast::PerBatchHead) }
+        }
+    };
+}
+
 /// Options of the const-generic multi-head call, typed by the batch `B`,
 /// query heads `H`, queries `NQ` and keys `NK`, so masks, biases and slopes
 /// of the wrong size do not compile.
@@ -222,193 +281,143 @@ impl<'a, const B: usize, const H: usize, const NQ: usize, const NK: usize> Optio
         Options { inner: self.inner.alibi_slopes(slopes) }
     }
 
-    const fn with_mask(self, mask: Mask<'a>, spread: Broadcast) -> Self {
-        Options { inner: self.inner.mask(mask, spread) }
+    term_setters! {
+        bool, Mask, mask, mask, keep;
+        /// Boolean mask (`true` = attend) for every batch entry and head.
+        ///
+        /// ```
+        /// let mask = [[true, false], [true, true]];
+        /// let o = sdpa::multihead::Options::<2, 4, 2, 2>::new().mask(&mask);
+        /// # let _ = o;
+        /// ```
+        Shared PerQuery: mask,
+        /// Key mask for every batch entry, head and query.
+        ///
+        /// ```
+        /// let keep = [true, true, false];
+        /// let o = sdpa::multihead::Options::<2, 4, 5, 3>::new().key_mask(&keep);
+        /// # let _ = o;
+        /// ```
+        Shared PerKey: key_mask,
+        /// One `NQ × NK` mask per query head, shared by the batch entries.
+        ///
+        /// ```
+        /// let masks = [[[true, false]; 2], [[true, true]; 2]]; // 2 heads of 2 × 2
+        /// let o = sdpa::multihead::Options::<3, 2, 2, 2>::new().head_mask(&masks);
+        /// # let _ = o;
+        /// ```
+        PerHead PerQuery: head_mask,
+        /// One key mask per query head, shared by the batch entries and queries.
+        ///
+        /// ```
+        /// let keep = [[true, false], [false, true]]; // 2 heads × 2 keys
+        /// let o = sdpa::multihead::Options::<1, 2, 3, 2>::new().head_key_mask(&keep);
+        /// # let _ = o;
+        /// ```
+        PerHead PerKey: head_key_mask,
+        /// One `NQ × NK` mask per batch entry, shared by its heads (PyTorch's
+        /// `(B, 1, L, S)` mask).
+        ///
+        /// ```
+        /// let masks = [[[true, true], [false, true]]; 3]; // batch 3 of 2 × 2
+        /// let o = sdpa::multihead::Options::<3, 4, 2, 2>::new().batch_mask(&masks);
+        /// # let _ = o;
+        /// ```
+        PerBatch PerQuery: batch_mask,
+        /// One key mask per batch entry, shared by its heads and queries: the
+        /// key padding mask (Hugging Face's `attention_mask`).
+        ///
+        /// ```
+        /// let keep = [[true, true, true], [true, false, false]]; // the second sequence has 1 token
+        /// let o = sdpa::multihead::Options::<2, 4, 3, 3>::new().batch_key_mask(&keep);
+        /// # let _ = o;
+        /// ```
+        PerBatch PerKey: batch_key_mask,
+        /// One `NQ × NK` mask per batch entry and query head.
+        ///
+        /// ```
+        /// let masks = [[[[true; 2]; 2]; 3]; 2]; // batch 2, heads 3, 2 × 2
+        /// let o = sdpa::multihead::Options::<2, 3, 2, 2>::new().batch_head_mask(&masks);
+        /// # let _ = o;
+        /// ```
+        PerBatchHead PerQuery: batch_head_mask,
+        /// One key mask per batch entry and query head.
+        ///
+        /// ```
+        /// let keep = [[[true, false]; 3]; 2]; // batch 2, heads 3, 2 keys
+        /// let o = sdpa::multihead::Options::<2, 3, 4, 2>::new().batch_head_key_mask(&keep);
+        /// # let _ = o;
+        /// ```
+        PerBatchHead PerKey: batch_head_key_mask,
     }
 
-    const fn with_bias(self, bias: Bias<'a>, spread: Broadcast) -> Self {
-        Options { inner: self.inner.bias(bias, spread) }
-    }
-
-    /// Boolean mask (`true` = attend) for every batch entry and head.
-    ///
-    /// ```
-    /// let mask = [[true, false], [true, true]];
-    /// let o = sdpa::multihead::Options::<2, 4, 2, 2>::new().mask(&mask);
-    /// # let _ = o;
-    /// ```
-    pub const fn mask(self, mask: &'a [[bool; NK]; NQ]) -> Self {
-        self.with_mask(Mask::PerQuery(mask.as_flattened()), Broadcast::Shared)
-    }
-
-    /// Key mask for every batch entry, head and query.
-    ///
-    /// ```
-    /// let keep = [true, true, false];
-    /// let o = sdpa::multihead::Options::<2, 4, 5, 3>::new().key_mask(&keep);
-    /// # let _ = o;
-    /// ```
-    pub const fn key_mask(self, keep: &'a [bool; NK]) -> Self {
-        self.with_mask(Mask::PerKey(keep), Broadcast::Shared)
-    }
-
-    /// One `NQ × NK` mask per query head, shared by the batch entries.
-    ///
-    /// ```
-    /// let masks = [[[true, false]; 2], [[true, true]; 2]]; // 2 heads of 2 × 2
-    /// let o = sdpa::multihead::Options::<3, 2, 2, 2>::new().head_mask(&masks);
-    /// # let _ = o;
-    /// ```
-    pub const fn head_mask(self, masks: &'a [[[bool; NK]; NQ]; H]) -> Self {
-        self.with_mask(Mask::PerQuery(masks.as_flattened().as_flattened()), Broadcast::PerHead)
-    }
-
-    /// One key mask per query head, shared by the batch entries and queries.
-    ///
-    /// ```
-    /// let keep = [[true, false], [false, true]]; // 2 heads × 2 keys
-    /// let o = sdpa::multihead::Options::<1, 2, 3, 2>::new().head_key_mask(&keep);
-    /// # let _ = o;
-    /// ```
-    pub const fn head_key_mask(self, keep: &'a [[bool; NK]; H]) -> Self {
-        self.with_mask(Mask::PerKey(keep.as_flattened()), Broadcast::PerHead)
-    }
-
-    /// One `NQ × NK` mask per batch entry, shared by its heads (PyTorch's
-    /// `(B, 1, L, S)` mask).
-    ///
-    /// ```
-    /// let masks = [[[true, true], [false, true]]; 3]; // batch 3 of 2 × 2
-    /// let o = sdpa::multihead::Options::<3, 4, 2, 2>::new().batch_mask(&masks);
-    /// # let _ = o;
-    /// ```
-    pub const fn batch_mask(self, masks: &'a [[[bool; NK]; NQ]; B]) -> Self {
-        self.with_mask(Mask::PerQuery(masks.as_flattened().as_flattened()), Broadcast::PerBatch)
-    }
-
-    /// One key mask per batch entry, shared by its heads and queries: the
-    /// key padding mask (Hugging Face's `attention_mask`).
-    ///
-    /// ```
-    /// let keep = [[true, true, true], [true, false, false]]; // the second sequence has 1 token
-    /// let o = sdpa::multihead::Options::<2, 4, 3, 3>::new().batch_key_mask(&keep);
-    /// # let _ = o;
-    /// ```
-    pub const fn batch_key_mask(self, keep: &'a [[bool; NK]; B]) -> Self {
-        self.with_mask(Mask::PerKey(keep.as_flattened()), Broadcast::PerBatch)
-    }
-
-    /// One `NQ × NK` mask per batch entry and query head.
-    ///
-    /// ```
-    /// let masks = [[[[true; 2]; 2]; 3]; 2]; // batch 2, heads 3, 2 × 2
-    /// let o = sdpa::multihead::Options::<2, 3, 2, 2>::new().batch_head_mask(&masks);
-    /// # let _ = o;
-    /// ```
-    pub const fn batch_head_mask(self, masks: &'a [[[[bool; NK]; NQ]; H]; B]) -> Self {
-        let flat = masks.as_flattened().as_flattened().as_flattened();
-        self.with_mask(Mask::PerQuery(flat), Broadcast::PerBatchHead)
-    }
-
-    /// One key mask per batch entry and query head.
-    ///
-    /// ```
-    /// let keep = [[[true, false]; 3]; 2]; // batch 2, heads 3, 2 keys
-    /// let o = sdpa::multihead::Options::<2, 3, 4, 2>::new().batch_head_key_mask(&keep);
-    /// # let _ = o;
-    /// ```
-    pub const fn batch_head_key_mask(self, keep: &'a [[[bool; NK]; H]; B]) -> Self {
-        self.with_mask(Mask::PerKey(keep.as_flattened().as_flattened()), Broadcast::PerBatchHead)
-    }
-
-    /// Additive mask for every batch entry and head; `−∞` masks its key.
-    ///
-    /// ```
-    /// let bias = [[0.0, f32::NEG_INFINITY], [0.0, 0.0]];
-    /// let o = sdpa::multihead::Options::<1, 2, 2, 2>::new().bias(&bias);
-    /// # let _ = o;
-    /// ```
-    pub const fn bias(self, bias: &'a [[f32; NK]; NQ]) -> Self {
-        self.with_bias(Bias::PerQuery(bias.as_flattened()), Broadcast::Shared)
-    }
-
-    /// Additive per-key bias for every batch entry, head and query.
-    ///
-    /// ```
-    /// let bias = [0.0, -1.0, f32::NEG_INFINITY];
-    /// let o = sdpa::multihead::Options::<1, 2, 4, 3>::new().key_bias(&bias);
-    /// # let _ = o;
-    /// ```
-    pub const fn key_bias(self, bias: &'a [f32; NK]) -> Self {
-        self.with_bias(Bias::PerKey(bias), Broadcast::Shared)
-    }
-
-    /// One `NQ × NK` bias per query head (a relative position bias, T5's).
-    ///
-    /// ```
-    /// let bias = [[[0.0, -1.0]; 2], [[-1.0, 0.0]; 2]]; // 2 heads of 2 × 2
-    /// let o = sdpa::multihead::Options::<1, 2, 2, 2>::new().head_bias(&bias);
-    /// # let _ = o;
-    /// ```
-    pub const fn head_bias(self, bias: &'a [[[f32; NK]; NQ]; H]) -> Self {
-        self.with_bias(Bias::PerQuery(bias.as_flattened().as_flattened()), Broadcast::PerHead)
-    }
-
-    /// One per-key bias per query head.
-    ///
-    /// ```
-    /// let bias = [[0.0, -0.5], [-0.5, 0.0]]; // 2 heads × 2 keys
-    /// let o = sdpa::multihead::Options::<1, 2, 3, 2>::new().head_key_bias(&bias);
-    /// # let _ = o;
-    /// ```
-    pub const fn head_key_bias(self, bias: &'a [[f32; NK]; H]) -> Self {
-        self.with_bias(Bias::PerKey(bias.as_flattened()), Broadcast::PerHead)
-    }
-
-    /// One `NQ × NK` bias per batch entry (PyTorch's `(B, 1, L, S)` float mask,
-    /// what Hugging Face passes to SDPA).
-    ///
-    /// ```
-    /// let bias = [[[0.0, f32::NEG_INFINITY], [0.0, 0.0]]; 2]; // batch 2 of 2 × 2
-    /// let o = sdpa::multihead::Options::<2, 4, 2, 2>::new().batch_bias(&bias);
-    /// # let _ = o;
-    /// ```
-    pub const fn batch_bias(self, bias: &'a [[[f32; NK]; NQ]; B]) -> Self {
-        self.with_bias(Bias::PerQuery(bias.as_flattened().as_flattened()), Broadcast::PerBatch)
-    }
-
-    /// One per-key bias per batch entry.
-    ///
-    /// ```
-    /// let bias = [[0.0, 0.0, f32::NEG_INFINITY], [0.0; 3]];
-    /// let o = sdpa::multihead::Options::<2, 4, 1, 3>::new().batch_key_bias(&bias);
-    /// # let _ = o;
-    /// ```
-    pub const fn batch_key_bias(self, bias: &'a [[f32; NK]; B]) -> Self {
-        self.with_bias(Bias::PerKey(bias.as_flattened()), Broadcast::PerBatch)
-    }
-
-    /// One `NQ × NK` bias per batch entry and query head.
-    ///
-    /// ```
-    /// let bias = [[[[0.0; 2]; 2]; 3]; 2]; // batch 2, heads 3, 2 × 2
-    /// let o = sdpa::multihead::Options::<2, 3, 2, 2>::new().batch_head_bias(&bias);
-    /// # let _ = o;
-    /// ```
-    pub const fn batch_head_bias(self, bias: &'a [[[[f32; NK]; NQ]; H]; B]) -> Self {
-        let flat = bias.as_flattened().as_flattened().as_flattened();
-        self.with_bias(Bias::PerQuery(flat), Broadcast::PerBatchHead)
-    }
-
-    /// One per-key bias per batch entry and query head.
-    ///
-    /// ```
-    /// let bias = [[[0.0, -1.0]; 3]; 2]; // batch 2, heads 3, 2 keys
-    /// let o = sdpa::multihead::Options::<2, 3, 4, 2>::new().batch_head_key_bias(&bias);
-    /// # let _ = o;
-    /// ```
-    pub const fn batch_head_key_bias(self, bias: &'a [[[f32; NK]; H]; B]) -> Self {
-        self.with_bias(Bias::PerKey(bias.as_flattened().as_flattened()), Broadcast::PerBatchHead)
+    term_setters! {
+        f32, Bias, bias, bias, bias;
+        /// Additive mask for every batch entry and head; `−∞` masks its key.
+        ///
+        /// ```
+        /// let bias = [[0.0, f32::NEG_INFINITY], [0.0, 0.0]];
+        /// let o = sdpa::multihead::Options::<1, 2, 2, 2>::new().bias(&bias);
+        /// # let _ = o;
+        /// ```
+        Shared PerQuery: bias,
+        /// Additive per-key bias for every batch entry, head and query.
+        ///
+        /// ```
+        /// let bias = [0.0, -1.0, f32::NEG_INFINITY];
+        /// let o = sdpa::multihead::Options::<1, 2, 4, 3>::new().key_bias(&bias);
+        /// # let _ = o;
+        /// ```
+        Shared PerKey: key_bias,
+        /// One `NQ × NK` bias per query head (a relative position bias, T5's).
+        ///
+        /// ```
+        /// let bias = [[[0.0, -1.0]; 2], [[-1.0, 0.0]; 2]]; // 2 heads of 2 × 2
+        /// let o = sdpa::multihead::Options::<1, 2, 2, 2>::new().head_bias(&bias);
+        /// # let _ = o;
+        /// ```
+        PerHead PerQuery: head_bias,
+        /// One per-key bias per query head.
+        ///
+        /// ```
+        /// let bias = [[0.0, -0.5], [-0.5, 0.0]]; // 2 heads × 2 keys
+        /// let o = sdpa::multihead::Options::<1, 2, 3, 2>::new().head_key_bias(&bias);
+        /// # let _ = o;
+        /// ```
+        PerHead PerKey: head_key_bias,
+        /// One `NQ × NK` bias per batch entry (PyTorch's `(B, 1, L, S)` float mask,
+        /// what Hugging Face passes to SDPA).
+        ///
+        /// ```
+        /// let bias = [[[0.0, f32::NEG_INFINITY], [0.0, 0.0]]; 2]; // batch 2 of 2 × 2
+        /// let o = sdpa::multihead::Options::<2, 4, 2, 2>::new().batch_bias(&bias);
+        /// # let _ = o;
+        /// ```
+        PerBatch PerQuery: batch_bias,
+        /// One per-key bias per batch entry.
+        ///
+        /// ```
+        /// let bias = [[0.0, 0.0, f32::NEG_INFINITY], [0.0; 3]];
+        /// let o = sdpa::multihead::Options::<2, 4, 1, 3>::new().batch_key_bias(&bias);
+        /// # let _ = o;
+        /// ```
+        PerBatch PerKey: batch_key_bias,
+        /// One `NQ × NK` bias per batch entry and query head.
+        ///
+        /// ```
+        /// let bias = [[[[0.0; 2]; 2]; 3]; 2]; // batch 2, heads 3, 2 × 2
+        /// let o = sdpa::multihead::Options::<2, 3, 2, 2>::new().batch_head_bias(&bias);
+        /// # let _ = o;
+        /// ```
+        PerBatchHead PerQuery: batch_head_bias,
+        /// One per-key bias per batch entry and query head.
+        ///
+        /// ```
+        /// let bias = [[[0.0, -1.0]; 3]; 2]; // batch 2, heads 3, 2 keys
+        /// let o = sdpa::multihead::Options::<2, 3, 4, 2>::new().batch_head_key_bias(&bias);
+        /// # let _ = o;
+        /// ```
+        PerBatchHead PerKey: batch_head_key_bias,
     }
 }
 
@@ -513,6 +522,6 @@ pub fn attention<
     dispatch!(|s| lower::each_head(
         call,
         #[inline(always)]
-        |problem, rows| choose::attend_rows_const::<_, _, _, NK, D, DV>(s, problem, 0, rows)
+        |problem, rows| choose::attend_rows(s, ConstDims::<NK, D, DV>, problem, 0, rows)
     ))
 }

@@ -29,7 +29,7 @@ use super::lower::{self, Call};
 use super::{Broadcast, Error, Operand, Strides};
 use crate::KvElement;
 use crate::Settings;
-use crate::attention::choose;
+use crate::attention::{RuntimeDims, choose};
 use crate::options::{Bias, Mask};
 use crate::simd::dispatch;
 
@@ -265,7 +265,7 @@ pub fn attention<E: KvElement>(
     dispatch!(|s| lower::each_head(
         call,
         #[inline(always)]
-        |problem, rows| choose::attend_rows(s, problem, 0, rows)
+        |problem, rows| choose::attend_rows(s, RuntimeDims, problem, 0, rows)
     ));
     Ok(())
 }

@@ -240,9 +240,13 @@ pub(crate) fn choice_at_most(limit: Backend) -> Choice {
 /// backend [`choice`] picks, inside that backend's target features (the
 /// body is compiled once per compiled backend). Every public entry point
 /// dispatches exactly once; everything below it is generic over [`Simd`].
+/// `dispatch!(on choice, |s| body)` does the same for a given [`Choice`].
 macro_rules! dispatch {
     (|$s:ident| $body:expr) => {
-        match $crate::simd::select::choice() {
+        $crate::simd::select::dispatch!(on $crate::simd::select::choice(), |$s| $body)
+    };
+    (on $choice:expr, |$s:ident| $body:expr) => {
+        match $choice {
             #[cfg(sdpa_avx512)]
             $crate::simd::select::Choice::F32x16($s) => $crate::simd::Simd::vectorize(
                 $s,
@@ -269,23 +273,7 @@ pub(crate) use dispatch;
 macro_rules! each_backend {
     (|$s:ident| $body:expr) => {
         for backend in $crate::simd::Backend::ALL.into_iter().filter(|b| b.is_supported()) {
-            match $crate::simd::select::choice_at_most(backend) {
-                #[cfg(sdpa_avx512)]
-                $crate::simd::select::Choice::F32x16($s) => $crate::simd::Simd::vectorize(
-                    $s,
-                    #[inline(always)]
-                    || $body,
-                ),
-                #[cfg(sdpa_avx2)]
-                $crate::simd::select::Choice::F32x8($s) => $crate::simd::Simd::vectorize(
-                    $s,
-                    #[inline(always)]
-                    || $body,
-                ),
-                #[cfg(sdpa_wide4)]
-                $crate::simd::select::Choice::F32x4($s) => $body,
-                $crate::simd::select::Choice::Scalar($s) => $body,
-            }
+            $crate::simd::select::dispatch!(on $crate::simd::select::choice_at_most(backend), |$s| $body)
         }
     };
 }
