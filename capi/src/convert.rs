@@ -30,6 +30,22 @@ impl Cover {
             _ => Err(SdpaStatus::InvalidOption),
         }
     }
+
+    /// The caller's (checked) mask bytes as sdpa's mask with this cover.
+    pub(crate) fn mask(self, m: &[bool]) -> Mask<'_> {
+        match self {
+            Cover::PerQuery => Mask::PerQuery(m),
+            Cover::PerKey => Mask::PerKey(m),
+        }
+    }
+
+    /// The caller's additive mask as sdpa's bias with this cover.
+    pub(crate) fn bias(self, b: &[f32]) -> Bias<'_> {
+        match self {
+            Cover::PerQuery => Bias::PerQuery(b),
+            Cover::PerKey => Bias::PerKey(b),
+        }
+    }
 }
 
 /// Element counts of an attention call's buffers, all checked for overflow.
@@ -108,16 +124,10 @@ pub(crate) fn runtime_options<'a>(
 ) -> RuntimeOptions<'a> {
     let mut o = RuntimeOptions::new().with_settings(settings);
     if let Some((cover, m)) = mask {
-        o = o.mask(match cover {
-            Cover::PerQuery => Mask::PerQuery(m),
-            Cover::PerKey => Mask::PerKey(m),
-        });
+        o = o.mask(cover.mask(m));
     }
     if let Some((cover, b)) = bias {
-        o = o.bias(match cover {
-            Cover::PerQuery => Bias::PerQuery(b),
-            Cover::PerKey => Bias::PerKey(b),
-        });
+        o = o.bias(cover.bias(b));
     }
     o
 }
@@ -147,22 +157,10 @@ pub(crate) fn head_options<'a>(
 ) -> mh::Options<'a> {
     let mut o = mh::Options::new().with_settings(settings);
     if let Some((cover, spread, m)) = mask {
-        o = o.mask(
-            match cover {
-                Cover::PerQuery => Mask::PerQuery(m),
-                Cover::PerKey => Mask::PerKey(m),
-            },
-            spread,
-        );
+        o = o.mask(cover.mask(m), spread);
     }
     if let Some((cover, spread, b)) = bias {
-        o = o.bias(
-            match cover {
-                Cover::PerQuery => Bias::PerQuery(b),
-                Cover::PerKey => Bias::PerKey(b),
-            },
-            spread,
-        );
+        o = o.bias(cover.bias(b), spread);
     }
     if let Some(slopes) = slopes {
         o = o.alibi_slopes(slopes);

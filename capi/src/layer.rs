@@ -108,6 +108,12 @@ impl Spec {
         mul(self.kv_width(), capacity)
     }
 
+    /// Floats of a cache's storage (keys, then values) for `capacity` tokens.
+    pub(crate) fn cache_len(&self, capacity: usize) -> Result<usize, SdpaStatus> {
+        let half = self.cache_half_len(capacity)?;
+        add(half, half)
+    }
+
     /// Head `h`'s ALiBi slope, if the layer uses ALiBi.
     fn alibi(&self, h: usize) -> Option<f32> {
         match self.positions {

@@ -77,6 +77,22 @@ BASES = (
     )
 )
 DIV_CYCLES = 12  # SDIV/UDIV take 2 to 12 cycles; the worst case is used
+# Cycles of the bases whose cost does not depend on the operands (the sets are
+# disjoint); every other base not costed from its operands below takes 1.
+FIXED_CYCLES = {
+    base: cycles
+    for group, cycles in (
+        (LOADS, 2),
+        (STORES, 1),
+        (DOUBLE, 3),
+        (VMAC, 3),
+        (VLONG, 14),
+        (MAC2, 2),
+        (DIV, DIV_CYCLES),
+        (TABLE, 2),
+    )
+    for base in group
+}
 ASSUMPTIONS = [
     "Cycles are an **estimate** from the exact dynamic instruction mix (per-address counts and control-flow edges "
     "from the QEMU plugin, mnemonics from `arm-none-eabi-objdump -d`), with Cortex-M4 TRM timings: most ALU, "
@@ -137,32 +153,16 @@ class Instruction:
             if "!" in operands or re.search(r"\],\s*#", operands):
                 self.writes |= self.address
         double_reg = re.match(r"\s*d\d+", operands) is not None
-        if base in LOADS:
-            c = 2
-        elif base in STORES:
-            c = 1
-        elif base in DOUBLE:
-            c = 3
-        elif base in MULTI:
+        if base in MULTI:
             c = 1 + register_count(operands)[0]
         elif base in VMULTI:
             c = 1 + register_count(operands)[1]
         elif base in ("vldr", "vstr"):
             c = 3 if double_reg else 2
-        elif base in VMAC:
-            c = 3
-        elif base in VLONG:
-            c = 14
-        elif base in MAC2:
-            c = 2
-        elif base in DIV:
-            c = DIV_CYCLES
-        elif base in TABLE:
-            c = 2
         elif base == "vmov" and len(registers(operands)) >= 2:
             c = 2  # two core registers to or from the FPU
         else:
-            c = 1
+            c = FIXED_CYCLES.get(base, 1)
         self.cycles = c
 
 

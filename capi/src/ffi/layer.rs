@@ -5,7 +5,7 @@
 //! `sdpa::layer::SelfAttention` and how it is kept equal to it.
 
 use super::{bools, in_place, input, non_null, optional, output, read, region};
-use crate::check::{self, add, mul, non_zero};
+use crate::check::{self, mul, non_zero};
 use crate::layer::{Cache, Layer, Sequence, Spec};
 use crate::status::status;
 use crate::{SdpaCacheMode, SdpaKvCache, SdpaLayer, SdpaLayerMask, SdpaStatus};
@@ -21,18 +21,21 @@ unsafe fn layer_spec(p: *const SdpaLayer) -> Result<(SdpaLayer, Spec), SdpaStatu
     Ok((layer, Spec::of(&layer)?))
 }
 
-/// Writes `value` to the size output `len`, after the layer's checks.
+/// Writes `value` to the size output `len`, after the layer's checks and
+/// then `counts`' (`ZeroDimension` for a zero token count or capacity).
 ///
 /// # Safety
 /// `layer` as for [`layer_spec`]; a non-NULL, aligned `len` is valid for one write.
 unsafe fn size_query(
     layer: *const SdpaLayer,
+    counts: &[usize],
     len: *mut usize,
     value: impl FnOnce(&Spec) -> Result<usize, SdpaStatus>,
 ) -> Result<(), SdpaStatus> {
     non_null(&[layer.cast(), len.cast_const().cast()])?;
     // SAFETY: the caller's contract.
     let (_, spec) = unsafe { layer_spec(layer) }?;
+    non_zero(counts)?;
     let value = value(&spec)?;
     check::disjoint(&[region(len.cast_const(), 1)?], &[region(layer, 1)?])?;
     // SAFETY: non-NULL, aligned (`region`), valid for one write (the
@@ -61,7 +64,7 @@ unsafe fn size_query(
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn sdpa_layer_weights_len(layer: *const SdpaLayer, len: *mut usize) -> SdpaStatus {
     // SAFETY: this function's contract is `size_query`'s.
-    status(unsafe { size_query(layer, len, Spec::packed_len) })
+    status(unsafe { size_query(layer, &[], len, Spec::packed_len) })
 }
 
 /// `*len` = the floats of `sdpa_layer_forward`'s scratch over `tokens`
@@ -81,12 +84,7 @@ pub unsafe extern "C" fn sdpa_layer_weights_len(layer: *const SdpaLayer, len: *m
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn sdpa_layer_scratch_len(layer: *const SdpaLayer, tokens: usize, len: *mut usize) -> SdpaStatus {
     // SAFETY: this function's contract is `size_query`'s.
-    status(unsafe {
-        size_query(layer, len, |spec| {
-            non_zero(&[tokens])?;
-            spec.forward_scratch_len(tokens)
-        })
-    })
+    status(unsafe { size_query(layer, &[tokens], len, |spec| spec.forward_scratch_len(tokens)) })
 }
 
 /// `*len` = the floats of `sdpa_layer_decode`'s scratch for a cache of
@@ -108,12 +106,7 @@ pub unsafe extern "C" fn sdpa_decode_scratch_len(
     len: *mut usize,
 ) -> SdpaStatus {
     // SAFETY: this function's contract is `size_query`'s.
-    status(unsafe {
-        size_query(layer, len, |spec| {
-            non_zero(&[capacity])?;
-            spec.decode_scratch_len(capacity)
-        })
-    })
+    status(unsafe { size_query(layer, &[capacity], len, |spec| spec.decode_scratch_len(capacity)) })
 }
 
 /// `*len` = the floats of a KV cache's storage for `capacity` tokens:
@@ -135,13 +128,7 @@ pub unsafe extern "C" fn sdpa_kv_cache_storage_len(
     len: *mut usize,
 ) -> SdpaStatus {
     // SAFETY: this function's contract is `size_query`'s.
-    status(unsafe {
-        size_query(layer, len, |spec| {
-            non_zero(&[capacity])?;
-            let half = spec.cache_half_len(capacity)?;
-            add(half, half)
-        })
-    })
+    status(unsafe { size_query(layer, &[capacity], len, |spec| spec.cache_len(capacity)) })
 }
 
 /// The layer over a sequence of `tokens` tokens: `x` and `out` are `tokens
@@ -277,8 +264,7 @@ pub unsafe extern "C" fn sdpa_kv_cache_init(
             return Err(SdpaStatus::InvalidOption);
         }
         non_zero(&[capacity])?;
-        let half = spec.cache_half_len(capacity)?;
-        let total = add(half, half)?;
+        let (half, total) = (spec.cache_half_len(capacity)?, spec.cache_len(capacity)?);
         if storage_len < total {
             return Err(SdpaStatus::BadLength);
         }

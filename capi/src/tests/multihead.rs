@@ -54,6 +54,19 @@ struct Inputs {
     s: [SdpaStrides; 4],
 }
 
+impl Inputs {
+    /// Q, K and V as C tensors.
+    fn tensors(&self) -> [SdpaTensor; 3] {
+        [tensor(&self.q, self.s[0]), tensor(&self.k, self.s[1]), tensor(&self.v, self.s[2])]
+    }
+
+    /// `sdpa_multihead_attention` of `SHAPE` on these inputs, into `out`.
+    fn attend(&self, out: &mut [f32], o: *const SdpaHeadOptions) -> SdpaStatus {
+        let [q, k, v] = self.tensors();
+        unsafe { sdpa_multihead_attention(SHAPE, q, k, v, tensor_mut(out, self.s[3]), o) }
+    }
+}
+
 fn inputs() -> Inputs {
     let s = [bshd(3, 4, 4), padded_bhsd(2, 5, 4), padded_bhsd(2, 5, 2), bshd(3, 4, 2)];
     let mut k = values(2 * 2 * 5 * 5, 2);
@@ -80,16 +93,7 @@ fn head(data: &[f32], s: SdpaStrides, b: usize, h: usize, n: usize, w: usize) ->
 fn layouts_equal_the_per_head_c_call_and_the_rust_call() {
     let x = inputs();
     let mut out = vec![SENTINEL; 2 * 3 * 4 * 2];
-    let st = unsafe {
-        sdpa_multihead_attention(
-            SHAPE,
-            tensor(&x.q, x.s[0]),
-            tensor(&x.k, x.s[1]),
-            tensor(&x.v, x.s[2]),
-            tensor_mut(&mut out, x.s[3]),
-            ptr::null(),
-        )
-    };
+    let st = x.attend(&mut out, ptr::null());
     assert_eq!(st, SdpaStatus::Ok);
     for b in 0..2 {
         for h in 0..4 {
@@ -141,16 +145,7 @@ fn every_option_equals_the_rust_call() {
         let o = SdpaHeadOptions { alibi_slopes: if per_head { slopes.as_ptr() } else { ptr::null() }, ..o };
         let ro = if per_head { single.alibi_slopes(&slopes) } else { single };
         let mut out = vec![SENTINEL; 2 * 3 * 4 * 2];
-        let st = unsafe {
-            sdpa_multihead_attention(
-                SHAPE,
-                tensor(&x.q, x.s[0]),
-                tensor(&x.k, x.s[1]),
-                tensor(&x.v, x.s[2]),
-                tensor_mut(&mut out, x.s[3]),
-                &o,
-            )
-        };
+        let st = x.attend(&mut out, &o);
         assert_eq!(st, SdpaStatus::Ok);
         let mut want = vec![SENTINEL; out.len()];
         let shape = mh::Shape { batch: 2, q_heads: 4, kv_heads: 2, queries: 3, keys: 5, head_dim: 4, value_dim: 2 };
@@ -212,7 +207,7 @@ fn call(
 #[test]
 fn every_refusal_has_its_status_and_writes_nothing() {
     let x = inputs();
-    let t = [tensor(&x.q, x.s[0]), tensor(&x.k, x.s[1]), tensor(&x.v, x.s[2])];
+    let t = x.tensors();
     let (n, so) = (2 * 3 * 4 * 2, x.s[3]);
     assert_eq!(call(SHAPE, t, n, so, ptr::null()), SdpaStatus::Ok);
 

@@ -31,12 +31,13 @@
 #![no_std]
 #![no_main]
 
+mod exit;
 mod inputs;
 mod spin;
 
 use core::hint::black_box;
-use cortex_m_rt::{ExceptionFrame, entry, exception};
-use cortex_m_semihosting::{debug, hprintln};
+use cortex_m_rt::entry;
+use cortex_m_semihosting::hprintln;
 use inputs::{to_f32, uniform};
 use sdpa::{Matrix, Options, attention};
 
@@ -186,14 +187,7 @@ fn main() -> ! {
         regions.workload("decode256", false, sdpa_decode256, &DEC_Q, &DEC_K, &DEC_V, &mut out, None);
     }
 
-    if regions.ok {
-        hprintln!("bench: PASS");
-        debug::exit(debug::EXIT_SUCCESS);
-    } else {
-        hprintln!("bench: FAIL");
-        debug::exit(debug::EXIT_FAILURE);
-    }
-    halt()
+    exit::finish!("bench", regions.ok)
 }
 
 /// Every output is finite and inside the range of the value rows its query
@@ -221,25 +215,4 @@ fn fnv1a(values: &[f32]) -> u64 {
         h = (h ^ u64::from(b)).wrapping_mul(0x0000_0100_0000_01b3);
     }
     h
-}
-
-/// Waits forever (after semihosting's exit, which QEMU does not return from).
-fn halt() -> ! {
-    loop {
-        cortex_m::asm::wfi();
-    }
-}
-
-#[exception]
-unsafe fn HardFault(frame: &ExceptionFrame) -> ! {
-    hprintln!("HardFault at pc {:#010x}", frame.pc());
-    debug::exit(debug::EXIT_FAILURE);
-    halt()
-}
-
-#[panic_handler]
-fn panic(info: &core::panic::PanicInfo<'_>) -> ! {
-    hprintln!("panic: {}", info);
-    debug::exit(debug::EXIT_FAILURE);
-    halt()
 }

@@ -16,13 +16,14 @@
 mod checks;
 #[rustfmt::skip]
 mod expected;
+mod exit;
 mod icount;
 mod inputs;
 mod spin;
 mod stack;
 
-use cortex_m_rt::{ExceptionFrame, entry, exception};
-use cortex_m_semihosting::{debug, hprintln};
+use cortex_m_rt::entry;
+use cortex_m_semihosting::hprintln;
 use inputs::uniform;
 use sdpa::{Matrix, Options, attention};
 
@@ -85,21 +86,7 @@ fn main() -> ! {
     ok &= stack_report();
     ok &= instruction_report();
 
-    if ok {
-        hprintln!("firmware: PASS");
-        debug::exit(debug::EXIT_SUCCESS);
-    } else {
-        hprintln!("firmware: FAIL");
-        debug::exit(debug::EXIT_FAILURE);
-    }
-    halt()
-}
-
-/// Waits forever (after semihosting's exit, which QEMU does not return from).
-fn halt() -> ! {
-    loop {
-        cortex_m::asm::wfi();
-    }
+    exit::finish!("firmware", ok)
 }
 
 fn verdict(passed: bool, line: core::fmt::Arguments<'_>) -> bool {
@@ -230,18 +217,4 @@ fn kernel_breakdown(counter: &mut icount::Counter) -> bool {
         }
     }
     ok
-}
-
-#[exception]
-unsafe fn HardFault(frame: &ExceptionFrame) -> ! {
-    hprintln!("HardFault at pc {:#010x}", frame.pc());
-    debug::exit(debug::EXIT_FAILURE);
-    halt()
-}
-
-#[panic_handler]
-fn panic(info: &core::panic::PanicInfo<'_>) -> ! {
-    hprintln!("panic: {}", info);
-    debug::exit(debug::EXIT_FAILURE);
-    halt()
 }

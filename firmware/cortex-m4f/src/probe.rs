@@ -67,15 +67,25 @@ macro_rules! base {
 }
 pub(crate) use base;
 
+/// One attention call on hidden zero inputs: Q is `NQ x D`, K `NK x D`, V
+/// `NK x DV`, with `options`; the output is hidden after the call. Each
+/// expansion's locals are its own and live to the end of `main`.
+macro_rules! attend {
+    (NQ $nq:literal, NK $nk:literal, D $d:literal, DV $dv:literal, $options:expr) => {
+        let q = black_box(Matrix::<$nq, $d>::zeros());
+        let k = black_box(Matrix::<$nk, $d>::zeros());
+        let v = black_box(Matrix::<$nk, $dv>::zeros());
+        let mut out = Matrix::<$nq, $dv>::zeros();
+        attention(&q, &k, &v, &mut out, &$options);
+        black_box(&out);
+    };
+}
+pub(crate) use attend;
+
 /// The first shape: causal, NQ = NK = 32, D = DV = 16.
 macro_rules! one {
     () => {
-        let q = black_box(Matrix::<32, 16>::zeros());
-        let k = black_box(Matrix::<32, 16>::zeros());
-        let v = black_box(Matrix::<32, 16>::zeros());
-        let mut out = Matrix::<32, 16>::zeros();
-        attention(&q, &k, &v, &mut out, &Options::new().causal());
-        black_box(&out);
+        probe::attend!(NQ 32, NK 32, D 16, DV 16, Options::new().causal());
     };
 }
 pub(crate) use one;
@@ -83,12 +93,7 @@ pub(crate) use one;
 /// The second shape: a decode step, NQ = 1, NK = 128, D = DV = 32.
 macro_rules! second {
     () => {
-        let q1 = black_box(Matrix::<1, 32>::zeros());
-        let k1 = black_box(Matrix::<128, 32>::zeros());
-        let v1 = black_box(Matrix::<128, 32>::zeros());
-        let mut out1 = Matrix::<1, 32>::zeros();
-        attention(&q1, &k1, &v1, &mut out1, &Options::new().causal().alignment(Alignment::BottomRight));
-        black_box(&out1);
+        probe::attend!(NQ 1, NK 128, D 32, DV 32, Options::new().causal().alignment(Alignment::BottomRight));
     };
 }
 pub(crate) use second;
@@ -96,12 +101,7 @@ pub(crate) use second;
 /// The third shape: the seed toy, NQ = 3, NK = 5, D = 4, DV = 6.
 macro_rules! third {
     () => {
-        let q2 = black_box(Matrix::<3, 4>::zeros());
-        let k2 = black_box(Matrix::<5, 4>::zeros());
-        let v2 = black_box(Matrix::<5, 6>::zeros());
-        let mut out2 = Matrix::<3, 6>::zeros();
-        attention(&q2, &k2, &v2, &mut out2, &Options::new());
-        black_box(&out2);
+        probe::attend!(NQ 3, NK 5, D 4, DV 6, Options::new());
     };
 }
 pub(crate) use third;
@@ -109,12 +109,7 @@ pub(crate) use third;
 /// A shape on the first shape's engine (lanes): causal, NQ = NK = 64, D = DV = 16.
 macro_rules! same {
     () => {
-        let q3 = black_box(Matrix::<64, 16>::zeros());
-        let k3 = black_box(Matrix::<64, 16>::zeros());
-        let v3 = black_box(Matrix::<64, 16>::zeros());
-        let mut out3 = Matrix::<64, 16>::zeros();
-        attention(&q3, &k3, &v3, &mut out3, &Options::new().causal());
-        black_box(&out3);
+        probe::attend!(NQ 64, NK 64, D 16, DV 16, Options::new().causal());
     };
 }
 pub(crate) use same;
