@@ -13,6 +13,7 @@ cd "$(dirname "$0")/.."
     echo "--- bench crate: format, lints, unit tests"
     cargo fmt -- --check
     cargo clippy --all-targets -- -D warnings
+    cargo clippy --all-targets --features rayon -- -D warnings
     cargo test --profile bench --lib  # the bench profile: shares the build of the step below
 
     echo "--- benches compile"
@@ -20,6 +21,7 @@ cd "$(dirname "$0")/.."
 
     echo "--- one pass of every benchmark (peers checked against sdpa first)"
     cargo bench --bench suite -- --test
+    cargo bench --features rayon --bench suite -- --test rayon  # sdpa's rayon split: same bits on 1 and 2 threads
 )
 
 echo "--- the PyTorch peer script at least parses"

@@ -49,6 +49,33 @@ fn forward<const T: usize, const D: usize, const H: usize, const HD: usize>(c: &
     g.finish();
 }
 
+/// The BERT-base forward (N 128, E 768, 12 heads) with sdpa's `rayon`
+/// feature on pools of 1 and 2 threads (`pool(n)`), checked to give the same
+/// bits.
+#[cfg(feature = "rayon")]
+pub fn rayon_forward(c: &mut Criterion, pool: fn(usize) -> rayon::ThreadPool) {
+    let lw = LAYERS[2];
+    let weights = LayerWeights::new(768, seed(&lw));
+    let layer = SelfAttention::new(weights.sdpa::<768, 12, 12, 64>(), Positions::None);
+    let x = Box::new(Matrix::<128, 768>::from_slice(&Rng::new(seed(&lw) + 1).vec(128 * 768)).unwrap());
+    let mut scratch = Box::new(Scratch::<128, 768, 12, 12, 64>::new());
+    let mask = LayerMask::bidirectional();
+    let mut want = Box::new(Matrix::<128, 768>::zeros());
+    pool(1).install(|| layer.forward(&x, &mut want, &mask, &mut scratch));
+    let mut g = c.benchmark_group(format!("rayon {}", lw.group()));
+    g.throughput(Throughput::Elements(lw.flops()));
+    g.sample_size(10).sampling_mode(SamplingMode::Flat);
+    for threads in [1, 2] {
+        let (pool, mut out) = (pool(threads), Box::new(Matrix::<128, 768>::zeros()));
+        pool.install(|| layer.forward(&x, &mut out, &mask, &mut scratch));
+        assert_eq!(out.as_slice(), want.as_slice(), "{threads} threads changed the layer's result");
+        g.bench_function(format!("{threads} threads"), |b| {
+            b.iter(|| pool.install(|| layer.forward(black_box(&x), &mut out, &mask, &mut scratch)))
+        });
+    }
+    g.finish();
+}
+
 /// `CAP − 1` tokens decoded into a fixed cache, then one step at position
 /// `CAP − 1`, timed on a fresh copy of the prefilled cache each iteration
 /// (the copy is not timed).
