@@ -21,8 +21,8 @@ impl<const D: usize, const QH: usize, const KVH: usize, const HD: usize> SelfAtt
     /// [`LayerMask::causal`](crate::layer::LayerMask::causal) gives for that
     /// position (with [`LayerMask::sliding_window`](crate::layer::LayerMask::sliding_window)`(CAP)`
     /// for a sliding cache), up to rounding: the single decode query may run
-    /// on another attention engine than the forward's rows (bit for bit on
-    /// the portable backend while the cache has not wrapped).
+    /// on another attention engine than the forward's rows, summing in
+    /// another order (on every backend, the portable one included).
     ///
     /// # Errors
     /// [`CacheError::Full`] when a [`CacheMode::Fixed`](crate::layer::CacheMode::Fixed)
