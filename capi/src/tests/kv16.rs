@@ -128,12 +128,14 @@ fn every_refusal_of_its_own_has_its_status_and_writes_nothing() {
     let bad_stride = SdpaTensor16 { strides: SdpaStrides { token: 3, ..sk }, ..kt };
     assert_eq!(call(&q, bad_stride, vt, f16, n).0, SdpaStatus::BadStride);
 
-    // An output inside V's buffer (a byte overlap counts).
-    let mut shared = vec![0u16; 2 * n + vb.len()];
-    shared[..vb.len()].copy_from_slice(&vb);
-    let inside = SdpaTensor16 { data: shared.as_ptr(), len: vb.len(), strides: sv };
-    let o =
-        SdpaTensorMut { data: shared.as_mut_ptr().wrapping_add(vb.len() - 2).cast(), len: n, strides: bshd(3, 4, 2) };
+    // An output inside V's buffer, which overlaps V's last two elements.
+    // The buffer is `f32` (aligned for the output: a `u16` allocation
+    // need not be, and Miri's is not); V's bits are packed into its first
+    // floats, little-endian.
+    let mut shared: Vec<f32> = vb.chunks(2).map(|p| f32::from_bits(u32::from(p[0]) | u32::from(p[1]) << 16)).collect();
+    shared.resize(vb.len() / 2 + n, 0.0);
+    let inside = SdpaTensor16 { data: shared.as_ptr().cast(), len: vb.len(), strides: sv };
+    let o = SdpaTensorMut { data: shared.as_mut_ptr().wrapping_add(vb.len() / 2 - 1), len: n, strides: bshd(3, 4, 2) };
     let qt = SdpaTensor { data: q.as_ptr(), len: q.len(), strides: bshd(3, 4, 4) };
     let st = unsafe { sdpa_multihead_attention_kv16(SHAPE, qt, kt, inside, f16, o, ptr::null()) };
     assert_eq!(st, SdpaStatus::Aliasing);
