@@ -2,34 +2,15 @@
 //! multi-head call on the same bits, and every refusal of its own (type,
 //! and K/V lengths, alignment and overlap counted in 16-bit elements).
 
+use super::multihead::{SENTINEL, SHAPE, bshd, padded_bhsd, rust};
 use super::values;
 use crate::ffi::multihead::sdpa_multihead_attention_kv16;
 use crate::{SdpaHeadShape, SdpaKvType, SdpaStatus, SdpaStrides, SdpaTensor, SdpaTensor16, SdpaTensorMut};
 use core::ptr;
-use sdpa::multihead::{Strides, runtime as mh};
+use sdpa::multihead::runtime as mh;
 use sdpa::{Bf16, F16, KvElement};
 use std::vec;
 use std::vec::Vec;
-
-const SENTINEL: f32 = -12345.0;
-
-/// GQA, batch 2: 4 query heads on 2 kv heads, 3 queries, 5 keys, dim 4, value dim 2.
-const SHAPE: SdpaHeadShape =
-    SdpaHeadShape { batch: 2, q_heads: 4, kv_heads: 2, queries: 3, keys: 5, head_dim: 4, value_dim: 2 };
-
-/// [batch][tokens][heads][dim].
-const fn bshd(tokens: usize, heads: usize, dim: usize) -> SdpaStrides {
-    SdpaStrides { batch: tokens * heads * dim, head: dim, token: heads * dim, dim: 1 }
-}
-
-/// [batch][heads][tokens][dim] with one element of padding after each row.
-const fn padded_bhsd(heads: usize, tokens: usize, dim: usize) -> SdpaStrides {
-    SdpaStrides { batch: heads * tokens * (dim + 1), head: tokens * (dim + 1), token: dim + 1, dim: 1 }
-}
-
-fn rust(s: SdpaStrides) -> Strides {
-    Strides { batch: s.batch, head: s.head, token: s.token, dim: s.dim }
-}
 
 /// K (dim 4) and V (dim 2) of `SHAPE` in padded BHSD as `E`, the padding NaN.
 fn kv<E: KvElement>() -> (Vec<E>, Vec<E>) {

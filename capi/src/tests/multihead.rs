@@ -15,22 +15,25 @@ use sdpa::runtime::{Bias, Mask};
 use std::vec;
 use std::vec::Vec;
 
-const SENTINEL: f32 = -12345.0;
+/// What an untouched output element holds (shared with the `kv16` tests).
+pub(super) const SENTINEL: f32 = -12345.0;
 
 /// GQA: batch 2, 4 query heads on 2 kv heads, 3 queries, 5 keys, dim 4, value dim 2.
-const SHAPE: SdpaHeadShape =
+pub(super) const SHAPE: SdpaHeadShape =
     SdpaHeadShape { batch: 2, q_heads: 4, kv_heads: 2, queries: 3, keys: 5, head_dim: 4, value_dim: 2 };
 
-const fn bshd(tokens: usize, heads: usize, dim: usize) -> SdpaStrides {
+/// [batch][tokens][heads][dim].
+pub(super) const fn bshd(tokens: usize, heads: usize, dim: usize) -> SdpaStrides {
     SdpaStrides { batch: tokens * heads * dim, head: dim, token: heads * dim, dim: 1 }
 }
 
-/// [batch][heads][tokens][dim] with one float of padding after every row.
-const fn padded_bhsd(heads: usize, tokens: usize, dim: usize) -> SdpaStrides {
+/// [batch][heads][tokens][dim] with one element of padding after every row.
+pub(super) const fn padded_bhsd(heads: usize, tokens: usize, dim: usize) -> SdpaStrides {
     SdpaStrides { batch: heads * tokens * (dim + 1), head: tokens * (dim + 1), token: dim + 1, dim: 1 }
 }
 
-fn rust(s: SdpaStrides) -> Strides {
+/// sdpa's strides for the C ones.
+pub(super) fn rust(s: SdpaStrides) -> Strides {
     Strides { batch: s.batch, head: s.head, token: s.token, dim: s.dim }
 }
 
