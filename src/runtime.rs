@@ -1,7 +1,9 @@
 //! The same attention with shapes known only at run time (FFI, model files):
 //! flat row-major slices, every length checked, errors as values.
 //!
-//! Runs the same engine as the const-generic API, without copying.
+//! Runs the same engine as the const-generic API, without copying. The
+//! three entry points need the default feature `runtime-shapes`; the types
+//! (shapes, errors, options) are always there.
 //!
 //! ```
 //! use sdpa::runtime::{self, RuntimeOptions, Shape};
@@ -17,8 +19,10 @@
 //! );
 //! ```
 
+#[cfg(feature = "runtime-shapes")]
 use crate::attention::{OutRows, Problem, Rows, RuntimeDims, attend_with_weights, choose};
 pub use crate::options::{Bias, Mask, RuntimeOptions};
+#[cfg(feature = "runtime-shapes")]
 use crate::simd::dispatch;
 
 /// Problem dimensions: `Q` is `queries × head_dim`, `K` is
@@ -103,6 +107,7 @@ impl core::error::Error for Error {}
 /// runtime::attention(shape, &[1.0], &[5.0, 1.0], &[f32::NAN, 7.0], &mut out, &o).unwrap();
 /// assert_eq!(out, [7.0]); // the masked NaN value is never read
 /// ```
+#[cfg(feature = "runtime-shapes")]
 pub fn attention(
     shape: Shape,
     q: &[f32],
@@ -133,6 +138,7 @@ pub fn attention(
 /// let r = runtime::attention_rows(shape, &[1.0, 2.0], &[1.0], &[3.0, 4.0], 1, &mut too_many, &RuntimeOptions::new());
 /// assert_eq!(r, Err(Error::RowRange));
 /// ```
+#[cfg(feature = "runtime-shapes")]
 pub fn attention_rows(
     shape: Shape,
     q: &[f32],
@@ -167,6 +173,7 @@ pub fn attention_rows(
 /// runtime::attention_weights(shape, &[0.0], &[1.0, 2.0], &[2.0, 4.0], &mut out, &mut w, &RuntimeOptions::new()).unwrap();
 /// assert_eq!((out, w), ([3.0], [0.5, 0.5]));
 /// ```
+#[cfg(feature = "runtime-shapes")]
 pub fn attention_weights(
     shape: Shape,
     q: &[f32],
@@ -188,6 +195,7 @@ pub fn attention_weights(
 }
 
 /// Checks every dimension and length, in the order the errors are listed.
+#[cfg(feature = "runtime-shapes")]
 fn validate<'a>(
     shape: Shape,
     q: &'a [f32],

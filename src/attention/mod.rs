@@ -296,4 +296,5 @@ pub fn attention_weights<const NQ: usize, const NK: usize, const D: usize, const
     dispatch!(|s| weights::attend_with_weights(s, &problem, out, weights))
 }
 
+#[cfg(feature = "runtime-shapes")]
 pub(crate) use weights::attend_with_weights;
