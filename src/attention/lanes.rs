@@ -297,14 +297,22 @@ fn dot_tile<'a, const L: usize, S: Simd<L>>(s: S, q: &[&'a [f32]; QUERIES], keys
     acc
 }
 
-/// Sets to `−∞` the scores of `keys` outside each lane's range.
+/// Sets to `−∞` the scores of `keys` outside each lane's range (slot `i`
+/// is key `keys.start + i`). Only the keys outside the lanes' common range
+/// are visited: every lane sees the others.
 #[inline(never)]
 fn mask_edges<const L: usize>(ranges: &Ranges, keys: Range<usize>, slots: &mut [[f32; L]; SLOTS]) {
-    for (j, x) in keys.zip(slots.iter_mut()) {
+    let inner_start = keys.start.max(ranges.common.start).min(keys.end);
+    let inner = inner_start..keys.end.min(ranges.common.end).max(inner_start);
+    for edge in [keys.start..inner.start, inner.end..keys.end] {
         rolled();
-        for (l, lane) in x.iter_mut().enumerate().take(QUERIES) {
-            if !ranges.sees(l, j) {
-                *lane = f32::NEG_INFINITY;
+        let first = edge.start - keys.start;
+        for (j, x) in edge.zip(slots.iter_mut().skip(first)) {
+            rolled();
+            for (l, lane) in x.iter_mut().enumerate().take(QUERIES) {
+                if !ranges.sees(l, j) {
+                    *lane = f32::NEG_INFINITY;
+                }
             }
         }
     }
@@ -391,22 +399,25 @@ impl<const L: usize> Keys<'_, '_, L> {
     /// `acc` plus `w·v` of `keys` (in order) at column `at`, for the lanes
     /// that see them.
     #[inline(never)]
-    fn fold_edges<S: Simd<L>>(&self, s: S, keys: Range<usize>, at: usize, mut acc: [S::V; QUERIES]) -> [S::V; QUERIES] {
+    fn fold_edges<S: Simd<L>>(&self, s: S, keys: Range<usize>, at: usize, acc: [S::V; QUERIES]) -> [S::V; QUERIES] {
         s.vectorize(
             #[inline(always)]
             || {
+                // Four locals, not the array: the loop's `rolled` would make
+                // every step store the array (it is the returned value).
+                let [mut a0, mut a1, mut a2, mut a3] = acc;
                 for j in keys {
                     rolled();
-                    let w = self.weights.get(j - self.first).copied().unwrap_or([0.0; L]);
+                    let w = self.weights.get(j.wrapping_sub(self.first)).copied().unwrap_or([0.0; L]);
                     let Some(x) = row_from(self.v, j).get(at..).and_then(|r| r.first_chunk::<L>()) else { continue };
                     let x = s.load(x);
-                    for (l, a) in acc.iter_mut().enumerate() {
+                    for (l, a) in [&mut a0, &mut a1, &mut a2, &mut a3].into_iter().enumerate() {
                         if self.ranges.sees(l, j) {
                             *a = s.mul_add(s.splat(w[l]), x, *a);
                         }
                     }
                 }
-                acc
+                [a0, a1, a2, a3]
             },
         )
     }

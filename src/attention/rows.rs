@@ -92,11 +92,12 @@ fn attend_row<const L: usize, S: Simd<L>, E: KvElement>(
                 // products without the backend's target features.
                 let mut block = [[f32::NEG_INFINITY; L]; GROUPS];
                 for (g, lanes) in block.iter_mut().enumerate().take(groups) {
-                    let x = if g < whole {
-                        let rows = core::array::from_fn(|i| span.get((g * L + i) * k.stride..).unwrap_or_default());
-                        dot_group(s, plan.query, rows) * s.splat(plan.scale)
-                    } else {
-                        score_keys(s, plan, &k, start + g * L, n - g * L)
+                    // A group whose rows do not all fit (which no caller
+                    // passes) goes key by key too.
+                    let whole_group = (g < whole).then(|| group_rows(span, g * L, k.stride)).flatten();
+                    let x = match whole_group.and_then(|rows| dot_group(s, plan.query, rows)) {
+                        Some(dots) => dots * s.splat(plan.scale),
+                        None => score_keys(s, plan, &k, start + g * L, n - g * L),
                     };
                     s.store(x, lanes);
                 }
@@ -116,6 +117,21 @@ fn attend_row<const L: usize, S: Simd<L>, E: KvElement>(
             state.finish(s, out, first);
         },
     )
+}
+
+/// Rows `first .. first + L` of `span` (rows `stride` apart), each from its
+/// start to the end of `span`; `None` if one starts past it.
+#[inline(always)]
+fn group_rows<const L: usize, E>(span: &[E], first: usize, stride: usize) -> Option<[&[E]; L]> {
+    let mut rows: [&[E]; L] = [&[]; L];
+    // Wrapping: an offset past `span` (the only kind an overflow could make
+    // for rows that exist) is refused by `get`.
+    let mut at = first.wrapping_mul(stride);
+    for row in &mut rows {
+        *row = span.get(at..)?;
+        at = at.wrapping_add(stride);
+    }
+    Some(rows)
 }
 
 /// Row `i` of `rows` and everything after it (a row is its first `width`
@@ -146,7 +162,9 @@ fn score_keys<const L: usize, S: Simd<L>, E: KvElement>(
             };
             let stand_in = row_from(k, first + shown);
             let keys: [&[E]; L] = core::array::from_fn(|i| if hidden(i) { stand_in } else { row_from(k, first + i) });
-            let mut lanes = s.to_array(dot_group(s, plan.query, keys) * s.splat(plan.scale));
+            // Every K row holds the query's length (`None` is unreachable).
+            let dots = dot_group(s, plan.query, keys).unwrap_or_else(|| s.zero());
+            let mut lanes = s.to_array(dots * s.splat(plan.scale));
             for (i, lane) in lanes.iter_mut().enumerate() {
                 if hidden(i) {
                     *lane = f32::NEG_INFINITY;
@@ -177,19 +195,23 @@ fn add_terms(plan: &RowPlan<'_>, first: usize, scores: &mut [f32]) {
     }
 }
 
-/// Lane `i` = `query · keys[i]` over the query's length, for keys at least
-/// that long (a shorter one, which no caller passes, gives unspecified
-/// lanes, without a panic): one accumulator per key along the head dimension, in order
-/// (the first step a product, the others multiply-adds), the zero-padded
-/// tail only when the length is not a multiple of `L`, then one transposing
-/// lane sum for all `L` keys.
+/// Lane `i` = `query · keys[i]` over the query's length, or `None` if a key
+/// is shorter than the query: one accumulator per key along the head
+/// dimension, in order (the first step a product, the others multiply-adds),
+/// the zero-padded tail only when the length is not a multiple of `L`, then
+/// one transposing lane sum for all `L` keys.
 #[inline(always)]
-fn dot_group<const L: usize, S: Simd<L>, E: KvElement>(s: S, query: &[f32], keys: [&[E]; L]) -> S::V {
+fn dot_group<const L: usize, S: Simd<L>, E: KvElement>(s: S, query: &[f32], keys: [&[E]; L]) -> Option<S::V> {
     let (qv, qt) = query.as_chunks::<L>();
     let n = qv.len();
     // Each key's first `n` vectors: all exactly as long as the query's, so
-    // the zips below run `n` steps with no check.
-    let kv = keys.map(|k| k.as_chunks::<L>().0.get(..n).unwrap_or_default());
+    // the zips below run `n` steps with no check. One exit for a short key
+    // (a loop, not `map`: an empty stand-in per key would give every
+    // accumulator a zero path of its own).
+    let mut kv: [&[[E; L]]; L] = [&[]; L];
+    for (kv, k) in kv.iter_mut().zip(&keys) {
+        *kv = k.as_chunks::<L>().0.get(..n)?;
+    }
     let tail = |k: &[E]| s.load_kv_padded(k.get(n * L..n * L + qt.len()).unwrap_or_default(), 0.0);
     let mut acc = [s.zero(); L];
     if n == 0 {
@@ -217,7 +239,7 @@ fn dot_group<const L: usize, S: Simd<L>, E: KvElement>(s: S, query: &[f32], keys
             }
         }
     }
-    s.reduce_add_each(acc)
+    Some(s.reduce_add_each(acc))
 }
 
 /// Four accumulators of [`dot_group`] (zero for an empty query).
@@ -259,7 +281,7 @@ fn dot8<const L: usize, S: Simd<L>, E: KvElement>(s: S, qv: &[[f32; L]], k: &[&[
 #[inline(always)]
 pub(crate) fn dot_lanes<const L: usize, S: Simd<L>>(s: S, query: &[f32], keys: [&[f32]; L]) -> S::V {
     let long = keys.map(|k| k.len() >= query.len());
-    let sums = dot_group(s, query, keys.map(|k| if k.len() >= query.len() { k } else { query }));
+    let sums = dot_group(s, query, keys.map(|k| if k.len() >= query.len() { k } else { query })).unwrap_or_else(|| s.zero());
     if long.iter().all(|&l| l) {
         return sums;
     }
