@@ -281,7 +281,8 @@ fn dot8<const L: usize, S: Simd<L>, E: KvElement>(s: S, qv: &[[f32; L]], k: &[&[
 #[inline(always)]
 pub(crate) fn dot_lanes<const L: usize, S: Simd<L>>(s: S, query: &[f32], keys: [&[f32]; L]) -> S::V {
     let long = keys.map(|k| k.len() >= query.len());
-    let sums = dot_group(s, query, keys.map(|k| if k.len() >= query.len() { k } else { query })).unwrap_or_else(|| s.zero());
+    let sums =
+        dot_group(s, query, keys.map(|k| if k.len() >= query.len() { k } else { query })).unwrap_or_else(|| s.zero());
     if long.iter().all(|&l| l) {
         return sums;
     }
