@@ -302,19 +302,21 @@ fn dot_tile<'a, const L: usize, S: Simd<L>>(s: S, q: &[&'a [f32]; QUERIES], keys
 /// are visited: every lane sees the others.
 #[inline(never)]
 fn mask_edges<const L: usize>(ranges: &Ranges, keys: Range<usize>, slots: &mut [[f32; L]; SLOTS]) {
-    let inner_start = keys.start.max(ranges.common.start).min(keys.end);
-    let inner = inner_start..keys.end.min(ranges.common.end).max(inner_start);
-    for edge in [keys.start..inner.start, inner.end..keys.end] {
+    let (first, mut j) = (keys.start, keys.start);
+    while j < keys.end {
         rolled();
-        let first = edge.start - keys.start;
-        for (j, x) in edge.zip(slots.iter_mut().skip(first)) {
-            rolled();
+        if j == ranges.common.start && j < ranges.common.end {
+            j = ranges.common.end;
+            continue;
+        }
+        if let Some(x) = slots.get_mut(j - first) {
             for (l, lane) in x.iter_mut().enumerate().take(QUERIES) {
                 if !ranges.sees(l, j) {
                     *lane = f32::NEG_INFINITY;
                 }
             }
         }
+        j += 1;
     }
 }
 
