@@ -39,15 +39,19 @@ MUTATIONS=(
     # src/options.rs and src/attention/mod.rs (TESTS="--doc" checks that).
     'setter-scale-ignored@@src/options.rs@@self.$($path).+.scale = Some(scale);@@let _ = scale;'
     'setter-causal-ignored@@src/options.rs@@self.$($path).+.causal = true;@@'
+    'setter-alignment-ignored@@src/options.rs@@self.$($path).+.alignment = alignment;@@let _ = alignment;'
     'setter-window-ignored@@src/options.rs@@self.$($path).+.window = Some($crate::Window { left, right });@@let _ = (left, right);'
     'setter-alibi-ignored@@src/options.rs@@self.$($path).+.alibi_slope = Some(slope);@@let _ = slope;'
+    'with-settings-ignored@@src/options.rs@@self.$($path).+ = settings;@@let _ = settings;'
     'runtime-mask-ignored@@src/options.rs@@self.mask = Some(mask);@@let _ = mask;'
     'runtime-bias-ignored@@src/options.rs@@self.bias = Some(bias);@@let _ = bias;'
     'typed-mask-ignored@@src/attention/mod.rs@@self.inner = self.inner.mask(Mask::PerQuery(mask.as_flattened()));@@let _ = mask;'
     'typed-key-mask-ignored@@src/attention/mod.rs@@self.inner = self.inner.mask(Mask::PerKey(keep));@@let _ = keep;'
     'typed-bias-ignored@@src/attention/mod.rs@@self.inner = self.inner.bias(Bias::PerQuery(bias.as_slice()));@@let _ = bias;'
-    # RoPE: half-split pairs built as interleaved ones.
+    'typed-key-bias-ignored@@src/attention/mod.rs@@self.inner = self.inner.bias(Bias::PerKey(bias));@@let _ = bias;'
+    # RoPE: half-split pairs built as interleaved ones, and a base that is dropped.
     'rope-half-split-as-interleaved@@src/layer/rope.rs@@Self { layout: RopeLayout::HalfSplit, theta: Self::DEFAULT_THETA }@@Self { layout: RopeLayout::Interleaved, theta: Self::DEFAULT_THETA }'
+    'rope-theta-ignored@@src/layer/rope.rs@@self.theta = theta;@@let _ = theta;'
 )
 
 backup=""
