@@ -6,6 +6,7 @@
 #   bash scripts/mutants.sh              # every mutation, the test set below
 #   bash scripts/mutants.sh causal ...   # only the named mutations
 #   TESTS="--test edge_cases" bash scripts/mutants.sh
+#   TESTS="--doc" bash scripts/mutants.sh setter-scale-ignored ...  # doctests only
 #
 # Each mutation is one textual replacement in one file; the script checks
 # that it applied, runs the tests, and restores the file (also on Ctrl-C).
@@ -14,11 +15,14 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-# A fast set that covers every mutation below: the unit tests, the f64
-# oracle comparison and the softmax properties (add `--doc` for the README
-# and rustdoc examples: slower, every doctest is compiled again). `cargo
-# test` stops at the first failing binary.
-TESTS=${TESTS:---lib --test attention_vs_f64 --test prop_softmax}
+# A fast set that covers the engine mutations below (the first group): the
+# unit tests, the f64 oracle comparison, the softmax properties and the
+# non-finite rules (a -inf bias must skip its key, so NaN there stays out). The
+# builder and RoPE mutations (the later groups) break items whose doctests
+# must notice: run those with TESTS="--doc" (the README and rustdoc
+# examples; slower, every doctest is compiled again). `cargo test` stops at
+# the first failing binary.
+TESTS=${TESTS:---lib --test attention_vs_f64 --test prop_softmax --test non_finite}
 
 # name @@ file @@ the exact text (found exactly once) @@ its replacement
 MUTATIONS=(
@@ -31,6 +35,23 @@ MUTATIONS=(
     'bottom-right-as-top-left@@src/attention/problem.rs@@Alignment::BottomRight => i.saturating_add(to_isize(self.nk)).saturating_sub(to_isize(self.nq)),@@Alignment::BottomRight => i,'
     'mask-ignored@@src/attention/problem.rs@@let by_mask = self.mask.is_some_and(|m| !m.get(j).copied().unwrap_or(false));@@let by_mask = false;'
     'neg-inf-bias-not-masking@@src/attention/problem.rs@@by_mask || by_bias@@by_mask'
+    # Builders that drop what they are given: caught by the doctests of
+    # src/options.rs and src/attention/mod.rs (TESTS="--doc" checks that).
+    'setter-scale-ignored@@src/options.rs@@self.$($path).+.scale = Some(scale);@@let _ = scale;'
+    'setter-causal-ignored@@src/options.rs@@self.$($path).+.causal = true;@@'
+    'setter-alignment-ignored@@src/options.rs@@self.$($path).+.alignment = alignment;@@let _ = alignment;'
+    'setter-window-ignored@@src/options.rs@@self.$($path).+.window = Some($crate::Window { left, right });@@let _ = (left, right);'
+    'setter-alibi-ignored@@src/options.rs@@self.$($path).+.alibi_slope = Some(slope);@@let _ = slope;'
+    'with-settings-ignored@@src/options.rs@@self.$($path).+ = settings;@@let _ = settings;'
+    'runtime-mask-ignored@@src/options.rs@@self.mask = Some(mask);@@let _ = mask;'
+    'runtime-bias-ignored@@src/options.rs@@self.bias = Some(bias);@@let _ = bias;'
+    'typed-mask-ignored@@src/attention/mod.rs@@self.inner = self.inner.mask(Mask::PerQuery(mask.as_flattened()));@@let _ = mask;'
+    'typed-key-mask-ignored@@src/attention/mod.rs@@self.inner = self.inner.mask(Mask::PerKey(keep));@@let _ = keep;'
+    'typed-bias-ignored@@src/attention/mod.rs@@self.inner = self.inner.bias(Bias::PerQuery(bias.as_slice()));@@let _ = bias;'
+    'typed-key-bias-ignored@@src/attention/mod.rs@@self.inner = self.inner.bias(Bias::PerKey(bias));@@let _ = bias;'
+    # RoPE: half-split pairs built as interleaved ones, and a base that is dropped.
+    'rope-half-split-as-interleaved@@src/layer/rope.rs@@Self { layout: RopeLayout::HalfSplit, theta: Self::DEFAULT_THETA }@@Self { layout: RopeLayout::Interleaved, theta: Self::DEFAULT_THETA }'
+    'rope-theta-ignored@@src/layer/rope.rs@@self.theta = theta;@@let _ = theta;'
 )
 
 backup=""
@@ -39,6 +60,7 @@ trap restore EXIT
 trap 'restore; exit 130' INT TERM
 
 # The unmutated crate must pass, or a "caught" below means nothing.
+mkdir -p target # the logs go here, also in a fresh clone
 t0=$(date +%s)
 # shellcheck disable=SC2086
 cargo test --release --target-dir target/mutants $TESTS >target/mutants-baseline.log 2>&1 ||

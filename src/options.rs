@@ -41,9 +41,13 @@ pub enum Alignment {
 /// let (q, k) = (Matrix::<3, 1>::zeros(), Matrix::<3, 1>::zeros());
 /// let v = Matrix::from_rows([[2.0], [4.0], [8.0]]);
 /// let mut out = Matrix::zeros();
-/// let s = Settings { window: Some(Window { left: 1, right: 0 }), ..Settings::default() };
-/// attention(&q, &k, &v, &mut out, &Options::new().with_settings(s));
+/// attention(&q, &k, &v, &mut out, &Options::new().window(1, 0));
 /// assert_eq!(*out.rows(), [[2.0], [3.0], [6.0]]);
+/// // The same window as a field of `Settings`:
+/// let s = Settings { window: Some(Window { left: 1, right: 0 }), ..Settings::default() };
+/// let mut out_s = Matrix::zeros();
+/// attention(&q, &k, &v, &mut out_s, &Options::new().with_settings(s));
+/// assert_eq!(out_s, out);
 /// ```
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Window {

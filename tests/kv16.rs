@@ -11,7 +11,7 @@
 //!   cache when every key and value is exact in 16 bits.
 
 use sdpa::layer::{DecodeScratch, KvCache, Positions, SelfAttention, Weights};
-use sdpa::multihead::runtime::{self as mh, Options, Shape, View, ViewMut};
+use sdpa::multihead::runtime::{self as mh, RuntimeHeadOptions, Shape, View, ViewMut};
 use sdpa::multihead::{self, Broadcast, Heads, HeadsMut, Strides};
 use sdpa::runtime::{Bias, Mask};
 use sdpa::{Alignment, Bf16, F16, KvElement, Settings, Window};
@@ -50,8 +50,8 @@ fn mixes(rng: &mut Rng, nk: usize) -> Vec<Mix> {
 }
 
 /// Multi-head options of one mix, for `heads` heads sharing one mask and bias.
-fn options<'a>(settings: Settings, keep: &'a Option<Vec<bool>>, bias: &'a Option<Vec<f32>>) -> Options<'a> {
-    let mut o = Options::new().with_settings(settings);
+fn options<'a>(settings: Settings, keep: &'a Option<Vec<bool>>, bias: &'a Option<Vec<f32>>) -> RuntimeHeadOptions<'a> {
+    let mut o = RuntimeHeadOptions::new().with_settings(settings);
     if let Some(m) = keep {
         o = o.mask(Mask::PerKey(m), Broadcast::Shared);
     }
@@ -246,7 +246,7 @@ fn const_generic_f16_matches_runtime() {
         }
         let k = kw.map(|b| b.map(|h| h.map(|r| r.map(F16::from_f32))));
         let v = vw.map(|b| b.map(|h| h.map(|r| r.map(F16::from_f32))));
-        let o = multihead::Options::new().causal();
+        let o = multihead::HeadOptions::new().causal();
         let mut out = [[[[0.0f32; D]; NQ]; H]; B];
         multihead::attention(Heads::bhsd(&q), Heads::bhsd(&k), Heads::bhsd(&v), HeadsMut::bhsd(&mut out), &o);
         let mut wide = [[[[0.0f32; D]; NQ]; H]; B];
@@ -281,7 +281,7 @@ fn masked_16_bit_rows_are_never_read() {
         let k: Vec<E> = (0..nk * d).map(|_| E::from_f32(rng.uniform(-1.0, 1.0))).collect();
         let v: Vec<E> = (0..nk * d).map(|_| E::from_f32(rng.uniform(-1.0, 1.0))).collect();
         let keep: Vec<bool> = (0..nk).map(|j| j % 3 != 1).collect();
-        let o = Options::new().mask(Mask::PerKey(&keep), Broadcast::Shared);
+        let o = RuntimeHeadOptions::new().mask(Mask::PerKey(&keep), Broadcast::Shared);
         let s = Strides::bhsd(1, nk, d);
         let call = |k: &[E], v: &[E]| {
             let mut out = vec![0.0f32; d];

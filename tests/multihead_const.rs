@@ -1,12 +1,12 @@
 //! The const-generic multi-head call against the loop over heads of
 //! `sdpa::attention`, bit for bit: BHSD and BSHD nested arrays, padded
 //! strided views over NaN-filled buffers, GQA and MQA, every mask and bias
-//! method of `multihead::Options`, and ALiBi per head. Also: borrowed
+//! method of `multihead::HeadOptions`, and ALiBi per head. Also: borrowed
 //! arrays and `Matrix` give the same bits in the single-head calls, and
 //! the const form equals the runtime form. Each comparison runs on every
 //! backend the build and CPU support.
 
-use sdpa::multihead::{self, Heads, HeadsMut, Options, Strides, ViewError, runtime as mh};
+use sdpa::multihead::{self, HeadOptions, Heads, HeadsMut, Strides, ViewError, runtime as mh};
 use sdpa::{Matrix, attention, attention_rows, attention_weights};
 use sdpa_oracle::backend::each_backend;
 
@@ -68,7 +68,7 @@ fn check<
     const D: usize,
     const DV: usize,
 >(
-    options: &Options<'_, B, H, NQ, NK>,
+    options: &HeadOptions<'_, B, H, NQ, NK>,
     per_head: impl Fn(usize, usize) -> sdpa::Options<'static, NQ, NK>,
     what: &str,
 ) {
@@ -84,7 +84,7 @@ fn check_on<
     const D: usize,
     const DV: usize,
 >(
-    options: &Options<'_, B, H, NQ, NK>,
+    options: &HeadOptions<'_, B, H, NQ, NK>,
     per_head: impl Fn(usize, usize) -> sdpa::Options<'static, NQ, NK>,
     what: &str,
 ) {
@@ -167,14 +167,14 @@ fn plain<const NQ: usize, const NK: usize>() -> impl Fn(usize, usize) -> sdpa::O
 #[test]
 fn every_layout_equals_the_head_loop() {
     // MHA, GQA, MQA; tiny, tiled and row engines.
-    check::<2, 4, 2, 3, 5, 4, 6>(&Options::new(), plain(), "GQA toy");
-    check::<1, 3, 1, 9, 17, 8, 5>(&Options::new(), plain(), "MQA");
-    check::<2, 2, 2, 33, 20, 16, 16>(&Options::new(), plain(), "MHA, tiled");
-    check::<1, 2, 1, 1, 40, 8, 8>(&Options::new(), plain(), "decode");
-    check::<1, 1, 1, 1, 1, 1, 1>(&Options::new(), plain(), "1x1");
-    let causal = Options::new().causal().window(4, 1).scale(0.3);
+    check::<2, 4, 2, 3, 5, 4, 6>(&HeadOptions::new(), plain(), "GQA toy");
+    check::<1, 3, 1, 9, 17, 8, 5>(&HeadOptions::new(), plain(), "MQA");
+    check::<2, 2, 2, 33, 20, 16, 16>(&HeadOptions::new(), plain(), "MHA, tiled");
+    check::<1, 2, 1, 1, 40, 8, 8>(&HeadOptions::new(), plain(), "decode");
+    check::<1, 1, 1, 1, 1, 1, 1>(&HeadOptions::new(), plain(), "1x1");
+    let causal = HeadOptions::new().causal().window(4, 1).scale(0.3);
     check::<2, 2, 1, 33, 20, 16, 16>(&causal, |_, _| sdpa::Options::new().causal().window(4, 1).scale(0.3), "causal");
-    let bottom = Options::new().causal().alignment(sdpa::Alignment::BottomRight).alibi(0.25);
+    let bottom = HeadOptions::new().causal().alignment(sdpa::Alignment::BottomRight).alibi(0.25);
     check::<1, 4, 2, 3, 7, 5, 2>(
         &bottom,
         |_, _| sdpa::Options::new().causal().alignment(sdpa::Alignment::BottomRight).alibi(0.25),
@@ -193,7 +193,7 @@ fn every_mask_and_bias_method_and_alibi_per_head() {
     const H: usize = 4;
     const NQ: usize = 3;
     const NK: usize = 5;
-    type O = Options<'static, B, H, NQ, NK>;
+    type O = HeadOptions<'static, B, H, NQ, NK>;
     let m = |b: usize, h: usize, i: usize, j: usize| value(9, [b, h, i, j]) > -1.2;
     let x = |b: usize, h: usize, i: usize, j: usize| {
         let x = value(10, [b, h, i, j]);
@@ -265,7 +265,7 @@ fn every_mask_and_bias_method_and_alibi_per_head() {
             false, true, true,
         ]; 2],
     );
-    let o = Options::<2, 2, 2, 20>::new().batch_key_mask(big_keep).alibi_slopes(leak([0.5, 0.125]));
+    let o = HeadOptions::<2, 2, 2, 20>::new().batch_key_mask(big_keep).alibi_slopes(leak([0.5, 0.125]));
     check::<2, 2, 2, 2, 20, 8, 8>(
         &o,
         |b, h| sdpa::Options::new().key_mask(&big_keep[b]).alibi([0.5, 0.125][h]),

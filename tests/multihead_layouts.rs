@@ -7,7 +7,7 @@
 //! tensor, and every refusal leaving the output untouched. Each comparison
 //! runs on every backend the build and CPU support.
 
-use sdpa::multihead::runtime::{self as mh, Options, Shape, View, ViewMut};
+use sdpa::multihead::runtime::{self as mh, RuntimeHeadOptions, Shape, View, ViewMut};
 use sdpa::multihead::{Broadcast, Error, Operand, Strides, ViewError};
 use sdpa::runtime::{self, Bias, Mask};
 use sdpa::{Alignment, Settings, Window};
@@ -177,8 +177,8 @@ impl Extras {
         x
     }
 
-    fn options(&self, settings: Settings) -> Options<'_> {
-        let mut o = Options::new().with_settings(settings);
+    fn options(&self, settings: Settings) -> RuntimeHeadOptions<'_> {
+        let mut o = RuntimeHeadOptions::new().with_settings(settings);
         if let Some((m, per_query, spread)) = &self.mask {
             o = o.mask(if *per_query { Mask::PerQuery(m) } else { Mask::PerKey(m) }, *spread);
         }
@@ -323,7 +323,7 @@ fn the_same_tensor_in_bhsd_and_bshd_gives_the_same_output() {
                 Tensor::new(ev, layout, &mut rng),
             );
             let mut out = Tensor::output(eo, layout);
-            let o = Options::new().causal();
+            let o = RuntimeHeadOptions::new().causal();
             mh::attention(shape, q.view(), k.view(), v.view(), ViewMut::new(&mut out.buf, out.s), &o).unwrap();
             let heads = (0..shape.batch).flat_map(|b| (0..shape.q_heads).map(move |h| (b, h)));
             outs.push(heads.flat_map(|(b, h)| out.head(b, h)).map(f32::to_bits).collect::<Vec<_>>());
@@ -459,7 +459,7 @@ fn the_seed_toy_inside_a_multi_head_tensor_matches_numpy() {
         View::new(&k, Strides::bshd(5, 2, 4)),
         View::new(&v, vs),
         ViewMut::new(&mut out, Strides::bshd(3, 2, 6)),
-        &Options::new(),
+        &RuntimeHeadOptions::new(),
     );
     assert_eq!(r, Ok(()));
     let mut worst = 0.0f64;
@@ -490,7 +490,7 @@ fn valid() -> Valid {
 
 /// Calls with `shape`, strides `s`, the slices cut to `lens` and `o`; the
 /// result, after checking that a refusal wrote nothing.
-fn call(x: &Valid, shape: Shape, s: [Strides; 4], lens: [usize; 4], o: &Options<'_>) -> Result<(), Error> {
+fn call(x: &Valid, shape: Shape, s: [Strides; 4], lens: [usize; 4], o: &RuntimeHeadOptions<'_>) -> Result<(), Error> {
     let mut out = vec![SENTINEL; lens[3]];
     let (q, k, v) =
         (View::new(&x.q[..lens[0]], s[0]), View::new(&x.k[..lens[1]], s[1]), View::new(&x.v[..lens[2]], s[2]));
@@ -507,7 +507,7 @@ fn call(x: &Valid, shape: Shape, s: [Strides; 4], lens: [usize; 4], o: &Options<
 fn every_refusal_has_its_error_and_writes_nothing() {
     let x = valid();
     let full = [x.q.len(), x.k.len(), x.v.len(), 2 * 3 * 4 * 6];
-    let o = Options::new();
+    let o = RuntimeHeadOptions::new();
     assert_eq!(call(&x, x.shape, x.s, full, &o), Ok(()));
 
     for zero in 0..7 {
@@ -596,7 +596,7 @@ fn errors_come_in_the_documented_order() {
     let full = [x.q.len(), x.k.len(), x.v.len(), 2 * 3 * 4 * 6];
     let short = [full[0] - 1, full[1] - 1, full[2] - 1, full[3] - 1];
     let keep = [true; 1];
-    let bad = Options::new().mask(Mask::PerKey(&keep), Broadcast::Shared);
+    let bad = RuntimeHeadOptions::new().mask(Mask::PerKey(&keep), Broadcast::Shared);
     assert_eq!(call(&x, Shape { batch: 0, kv_heads: 3, ..x.shape }, x.s, short, &bad), Err(Error::ZeroDimension));
     assert_eq!(call(&x, Shape { kv_heads: 3, ..x.shape }, x.s, short, &bad), Err(Error::HeadGroups));
     assert_eq!(call(&x, x.shape, x.s, short, &bad), Err(Error::View(Operand::Query, ViewError::OutOfBounds)));

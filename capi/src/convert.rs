@@ -154,8 +154,8 @@ pub(crate) fn head_options<'a>(
     mask: Option<(Cover, Broadcast, &'a [bool])>,
     bias: Option<(Cover, Broadcast, &'a [f32])>,
     slopes: Option<&'a [f32]>,
-) -> mh::Options<'a> {
-    let mut o = mh::Options::new().with_settings(settings);
+) -> mh::RuntimeHeadOptions<'a> {
+    let mut o = mh::RuntimeHeadOptions::new().with_settings(settings);
     if let Some((cover, spread, m)) = mask {
         o = o.mask(cover.mask(m), spread);
     }

@@ -15,7 +15,7 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use sdpa::multihead::runtime::{self as mh, Options, Shape, View, ViewMut};
+use sdpa::multihead::runtime::{self as mh, RuntimeHeadOptions, Shape, View, ViewMut};
 use sdpa::multihead::{Broadcast, Error, Operand, Strides, ViewError};
 use sdpa::runtime::{self, Bias, Mask};
 use sdpa::{Alignment, Settings, Window};
@@ -118,7 +118,7 @@ fuzz_target!(init: sdpa_fuzz::announce("multihead"), |data: &[u8]| {
         _ => (0..inp.below(9)).map(|_| 0.25).collect(),
     };
 
-    let mut o = Options::new().with_settings(settings);
+    let mut o = RuntimeHeadOptions::new().with_settings(settings);
     match mask_kind {
         1 => o = o.mask(Mask::PerQuery(&mask), mask_spread),
         2 => o = o.mask(Mask::PerKey(&mask), mask_spread),

@@ -168,7 +168,7 @@ impl<'a, const B: usize, const H: usize, const N: usize, const D: usize> HeadsMu
 }
 
 /// The eight setters of one kind of term, masks (`bool`, [`Mask`]) or
-/// biases (`f32`, [`Bias`]), passed on to `runtime::Options::$set`: one per
+/// biases (`f32`, [`Bias`]), passed on to `runtime::RuntimeHeadOptions::$set`: one per
 /// [`Broadcast`] and term variant, each labelled so, with its own name and
 /// docs. `$q` names the `NQ × NK` matrices' argument, `$k` the key rows'.
 macro_rules! term_setters {
@@ -185,43 +185,43 @@ macro_rules! term_setters {
     ) => {
         $(#[$shared])*
         pub const fn $shared_name(self, $q: &'a [[$T; NK]; NQ]) -> Self {
-            Options { inner: self.inner.$set($Term::PerQuery($q.as_flattened()), Broadcast::Shared) }
+            HeadOptions { inner: self.inner.$set($Term::PerQuery($q.as_flattened()), Broadcast::Shared) }
         }
 
         $(#[$shared_key])*
         pub const fn $shared_key_name(self, $k: &'a [$T; NK]) -> Self {
-            Options { inner: self.inner.$set($Term::PerKey($k), Broadcast::Shared) }
+            HeadOptions { inner: self.inner.$set($Term::PerKey($k), Broadcast::Shared) }
         }
 
         $(#[$head])*
         pub const fn $head_name(self, $q: &'a [[[$T; NK]; NQ]; H]) -> Self {
-            Options { inner: self.inner.$set($Term::PerQuery($q.as_flattened().as_flattened()), Broadcast::PerHead) }
+            HeadOptions { inner: self.inner.$set($Term::PerQuery($q.as_flattened().as_flattened()), Broadcast::PerHead) }
         }
 
         $(#[$head_key])*
         pub const fn $head_key_name(self, $k: &'a [[$T; NK]; H]) -> Self {
-            Options { inner: self.inner.$set($Term::PerKey($k.as_flattened()), Broadcast::PerHead) }
+            HeadOptions { inner: self.inner.$set($Term::PerKey($k.as_flattened()), Broadcast::PerHead) }
         }
 
         $(#[$batch])*
         pub const fn $batch_name(self, $q: &'a [[[$T; NK]; NQ]; B]) -> Self {
-            Options { inner: self.inner.$set($Term::PerQuery($q.as_flattened().as_flattened()), Broadcast::PerBatch) }
+            HeadOptions { inner: self.inner.$set($Term::PerQuery($q.as_flattened().as_flattened()), Broadcast::PerBatch) }
         }
 
         $(#[$batch_key])*
         pub const fn $batch_key_name(self, $k: &'a [[$T; NK]; B]) -> Self {
-            Options { inner: self.inner.$set($Term::PerKey($k.as_flattened()), Broadcast::PerBatch) }
+            HeadOptions { inner: self.inner.$set($Term::PerKey($k.as_flattened()), Broadcast::PerBatch) }
         }
 
         $(#[$batch_head])*
         pub const fn $batch_head_name(self, $q: &'a [[[[$T; NK]; NQ]; H]; B]) -> Self {
             let flat = $q.as_flattened().as_flattened().as_flattened();
-            Options { inner: self.inner.$set($Term::PerQuery(flat), Broadcast::PerBatchHead) }
+            HeadOptions { inner: self.inner.$set($Term::PerQuery(flat), Broadcast::PerBatchHead) }
         }
 
         $(#[$batch_head_key])*
         pub const fn $batch_head_key_name(self, $k: &'a [[[$T; NK]; H]; B]) -> Self {
-            Options { inner: self.inner.$set($Term::PerKey($k.as_flattened().as_flattened()), Broadcast::PerBatchHead) }
+            HeadOptions { inner: self.inner.$set($Term::PerKey($k.as_flattened().as_flattened()), Broadcast::PerBatchHead) }
         }
     };
 }
@@ -237,34 +237,34 @@ macro_rules! term_setters {
 /// and so does a bias.
 ///
 /// ```
-/// use sdpa::multihead::Options;
+/// use sdpa::multihead::HeadOptions;
 /// let padding = [[true, true, false], [true, true, true]]; // batch 2, 3 keys
-/// let o = Options::<2, 4, 3, 3>::new().causal().batch_key_mask(&padding);
+/// let o = HeadOptions::<2, 4, 3, 3>::new().causal().batch_key_mask(&padding);
 /// assert!(o.settings().causal);
 /// ```
 #[derive(Clone, Copy, Debug, Default, PartialEq)]
-pub struct Options<'a, const B: usize, const H: usize, const NQ: usize, const NK: usize> {
-    inner: runtime::Options<'a>,
+pub struct HeadOptions<'a, const B: usize, const H: usize, const NQ: usize, const NK: usize> {
+    inner: runtime::RuntimeHeadOptions<'a>,
 }
 
-impl<'a, const B: usize, const H: usize, const NQ: usize, const NK: usize> Options<'a, B, H, NQ, NK> {
+impl<'a, const B: usize, const H: usize, const NQ: usize, const NK: usize> HeadOptions<'a, B, H, NQ, NK> {
     /// No mask, no bias, scale `1/√D`.
     ///
     /// ```
-    /// let o = sdpa::multihead::Options::<1, 2, 3, 4>::new();
+    /// let o = sdpa::multihead::HeadOptions::<1, 2, 3, 4>::new();
     /// assert_eq!(o.settings(), sdpa::Settings::default());
     /// ```
     pub const fn new() -> Self {
-        Options { inner: runtime::Options::new() }
+        HeadOptions { inner: runtime::RuntimeHeadOptions::new() }
     }
 
     /// The same options for [`runtime::attention`].
     ///
     /// ```
-    /// let o = sdpa::multihead::Options::<1, 2, 3, 4>::new().causal();
+    /// let o = sdpa::multihead::HeadOptions::<1, 2, 3, 4>::new().causal();
     /// assert!(o.to_runtime().settings().causal);
     /// ```
-    pub const fn to_runtime(self) -> runtime::Options<'a> {
+    pub const fn to_runtime(self) -> runtime::RuntimeHeadOptions<'a> {
         self.inner
     }
 
@@ -274,11 +274,11 @@ impl<'a, const B: usize, const H: usize, const NQ: usize, const NK: usize> Optio
     ///
     /// ```
     /// const SLOPES: [f32; 8] = sdpa::layer::alibi_slopes::<8>();
-    /// let o = sdpa::multihead::Options::<1, 8, 4, 4>::new().causal().alibi_slopes(&SLOPES);
+    /// let o = sdpa::multihead::HeadOptions::<1, 8, 4, 4>::new().causal().alibi_slopes(&SLOPES);
     /// # let _ = o;
     /// ```
     pub const fn alibi_slopes(self, slopes: &'a [f32; H]) -> Self {
-        Options { inner: self.inner.alibi_slopes(slopes) }
+        HeadOptions { inner: self.inner.alibi_slopes(slopes) }
     }
 
     term_setters! {
@@ -287,7 +287,7 @@ impl<'a, const B: usize, const H: usize, const NQ: usize, const NK: usize> Optio
         ///
         /// ```
         /// let mask = [[true, false], [true, true]];
-        /// let o = sdpa::multihead::Options::<2, 4, 2, 2>::new().mask(&mask);
+        /// let o = sdpa::multihead::HeadOptions::<2, 4, 2, 2>::new().mask(&mask);
         /// # let _ = o;
         /// ```
         Shared PerQuery: mask,
@@ -295,7 +295,7 @@ impl<'a, const B: usize, const H: usize, const NQ: usize, const NK: usize> Optio
         ///
         /// ```
         /// let keep = [true, true, false];
-        /// let o = sdpa::multihead::Options::<2, 4, 5, 3>::new().key_mask(&keep);
+        /// let o = sdpa::multihead::HeadOptions::<2, 4, 5, 3>::new().key_mask(&keep);
         /// # let _ = o;
         /// ```
         Shared PerKey: key_mask,
@@ -303,7 +303,7 @@ impl<'a, const B: usize, const H: usize, const NQ: usize, const NK: usize> Optio
         ///
         /// ```
         /// let masks = [[[true, false]; 2], [[true, true]; 2]]; // 2 heads of 2 × 2
-        /// let o = sdpa::multihead::Options::<3, 2, 2, 2>::new().head_mask(&masks);
+        /// let o = sdpa::multihead::HeadOptions::<3, 2, 2, 2>::new().head_mask(&masks);
         /// # let _ = o;
         /// ```
         PerHead PerQuery: head_mask,
@@ -311,7 +311,7 @@ impl<'a, const B: usize, const H: usize, const NQ: usize, const NK: usize> Optio
         ///
         /// ```
         /// let keep = [[true, false], [false, true]]; // 2 heads × 2 keys
-        /// let o = sdpa::multihead::Options::<1, 2, 3, 2>::new().head_key_mask(&keep);
+        /// let o = sdpa::multihead::HeadOptions::<1, 2, 3, 2>::new().head_key_mask(&keep);
         /// # let _ = o;
         /// ```
         PerHead PerKey: head_key_mask,
@@ -320,7 +320,7 @@ impl<'a, const B: usize, const H: usize, const NQ: usize, const NK: usize> Optio
         ///
         /// ```
         /// let masks = [[[true, true], [false, true]]; 3]; // batch 3 of 2 × 2
-        /// let o = sdpa::multihead::Options::<3, 4, 2, 2>::new().batch_mask(&masks);
+        /// let o = sdpa::multihead::HeadOptions::<3, 4, 2, 2>::new().batch_mask(&masks);
         /// # let _ = o;
         /// ```
         PerBatch PerQuery: batch_mask,
@@ -329,7 +329,7 @@ impl<'a, const B: usize, const H: usize, const NQ: usize, const NK: usize> Optio
         ///
         /// ```
         /// let keep = [[true, true, true], [true, false, false]]; // the second sequence has 1 token
-        /// let o = sdpa::multihead::Options::<2, 4, 3, 3>::new().batch_key_mask(&keep);
+        /// let o = sdpa::multihead::HeadOptions::<2, 4, 3, 3>::new().batch_key_mask(&keep);
         /// # let _ = o;
         /// ```
         PerBatch PerKey: batch_key_mask,
@@ -337,7 +337,7 @@ impl<'a, const B: usize, const H: usize, const NQ: usize, const NK: usize> Optio
         ///
         /// ```
         /// let masks = [[[[true; 2]; 2]; 3]; 2]; // batch 2, heads 3, 2 × 2
-        /// let o = sdpa::multihead::Options::<2, 3, 2, 2>::new().batch_head_mask(&masks);
+        /// let o = sdpa::multihead::HeadOptions::<2, 3, 2, 2>::new().batch_head_mask(&masks);
         /// # let _ = o;
         /// ```
         PerBatchHead PerQuery: batch_head_mask,
@@ -345,7 +345,7 @@ impl<'a, const B: usize, const H: usize, const NQ: usize, const NK: usize> Optio
         ///
         /// ```
         /// let keep = [[[true, false]; 3]; 2]; // batch 2, heads 3, 2 keys
-        /// let o = sdpa::multihead::Options::<2, 3, 4, 2>::new().batch_head_key_mask(&keep);
+        /// let o = sdpa::multihead::HeadOptions::<2, 3, 4, 2>::new().batch_head_key_mask(&keep);
         /// # let _ = o;
         /// ```
         PerBatchHead PerKey: batch_head_key_mask,
@@ -357,7 +357,7 @@ impl<'a, const B: usize, const H: usize, const NQ: usize, const NK: usize> Optio
         ///
         /// ```
         /// let bias = [[0.0, f32::NEG_INFINITY], [0.0, 0.0]];
-        /// let o = sdpa::multihead::Options::<1, 2, 2, 2>::new().bias(&bias);
+        /// let o = sdpa::multihead::HeadOptions::<1, 2, 2, 2>::new().bias(&bias);
         /// # let _ = o;
         /// ```
         Shared PerQuery: bias,
@@ -365,7 +365,7 @@ impl<'a, const B: usize, const H: usize, const NQ: usize, const NK: usize> Optio
         ///
         /// ```
         /// let bias = [0.0, -1.0, f32::NEG_INFINITY];
-        /// let o = sdpa::multihead::Options::<1, 2, 4, 3>::new().key_bias(&bias);
+        /// let o = sdpa::multihead::HeadOptions::<1, 2, 4, 3>::new().key_bias(&bias);
         /// # let _ = o;
         /// ```
         Shared PerKey: key_bias,
@@ -373,7 +373,7 @@ impl<'a, const B: usize, const H: usize, const NQ: usize, const NK: usize> Optio
         ///
         /// ```
         /// let bias = [[[0.0, -1.0]; 2], [[-1.0, 0.0]; 2]]; // 2 heads of 2 × 2
-        /// let o = sdpa::multihead::Options::<1, 2, 2, 2>::new().head_bias(&bias);
+        /// let o = sdpa::multihead::HeadOptions::<1, 2, 2, 2>::new().head_bias(&bias);
         /// # let _ = o;
         /// ```
         PerHead PerQuery: head_bias,
@@ -381,7 +381,7 @@ impl<'a, const B: usize, const H: usize, const NQ: usize, const NK: usize> Optio
         ///
         /// ```
         /// let bias = [[0.0, -0.5], [-0.5, 0.0]]; // 2 heads × 2 keys
-        /// let o = sdpa::multihead::Options::<1, 2, 3, 2>::new().head_key_bias(&bias);
+        /// let o = sdpa::multihead::HeadOptions::<1, 2, 3, 2>::new().head_key_bias(&bias);
         /// # let _ = o;
         /// ```
         PerHead PerKey: head_key_bias,
@@ -390,7 +390,7 @@ impl<'a, const B: usize, const H: usize, const NQ: usize, const NK: usize> Optio
         ///
         /// ```
         /// let bias = [[[0.0, f32::NEG_INFINITY], [0.0, 0.0]]; 2]; // batch 2 of 2 × 2
-        /// let o = sdpa::multihead::Options::<2, 4, 2, 2>::new().batch_bias(&bias);
+        /// let o = sdpa::multihead::HeadOptions::<2, 4, 2, 2>::new().batch_bias(&bias);
         /// # let _ = o;
         /// ```
         PerBatch PerQuery: batch_bias,
@@ -398,7 +398,7 @@ impl<'a, const B: usize, const H: usize, const NQ: usize, const NK: usize> Optio
         ///
         /// ```
         /// let bias = [[0.0, 0.0, f32::NEG_INFINITY], [0.0; 3]];
-        /// let o = sdpa::multihead::Options::<2, 4, 1, 3>::new().batch_key_bias(&bias);
+        /// let o = sdpa::multihead::HeadOptions::<2, 4, 1, 3>::new().batch_key_bias(&bias);
         /// # let _ = o;
         /// ```
         PerBatch PerKey: batch_key_bias,
@@ -406,7 +406,7 @@ impl<'a, const B: usize, const H: usize, const NQ: usize, const NK: usize> Optio
         ///
         /// ```
         /// let bias = [[[[0.0; 2]; 2]; 3]; 2]; // batch 2, heads 3, 2 × 2
-        /// let o = sdpa::multihead::Options::<2, 3, 2, 2>::new().batch_head_bias(&bias);
+        /// let o = sdpa::multihead::HeadOptions::<2, 3, 2, 2>::new().batch_head_bias(&bias);
         /// # let _ = o;
         /// ```
         PerBatchHead PerQuery: batch_head_bias,
@@ -414,7 +414,7 @@ impl<'a, const B: usize, const H: usize, const NQ: usize, const NK: usize> Optio
         ///
         /// ```
         /// let bias = [[[0.0, -1.0]; 3]; 2]; // batch 2, heads 3, 2 keys
-        /// let o = sdpa::multihead::Options::<2, 3, 4, 2>::new().batch_head_key_bias(&bias);
+        /// let o = sdpa::multihead::HeadOptions::<2, 3, 4, 2>::new().batch_head_key_bias(&bias);
         /// # let _ = o;
         /// ```
         PerBatchHead PerKey: batch_head_key_bias,
@@ -460,38 +460,38 @@ impl<
 /// (as for [`runtime::attention`]).
 ///
 /// ```
-/// use sdpa::multihead::{self, Heads, HeadsMut, Options};
+/// use sdpa::multihead::{self, Heads, HeadsMut, HeadOptions};
 /// // A single sequence in [tokens, heads, dim] layout: 3 tokens, 2 heads of 2.
 /// let x = [[[1.0f32, 0.0], [0.0, 1.0]], [[0.0, 1.0], [1.0, 0.0]], [[1.0, 1.0], [1.0, 1.0]]];
 /// let x = core::array::from_ref(&x);
 /// let mut out = [[[[0.0f32; 2]; 2]; 3]; 1];
 /// let view = Heads::bshd(x);
-/// multihead::attention(view, view, view, HeadsMut::bshd(&mut out), &Options::new().causal());
+/// multihead::attention(view, view, view, HeadsMut::bshd(&mut out), &HeadOptions::new().causal());
 /// assert_eq!(out[0][0], x[0][0]); // token 0 of each head sees only itself
 ///
 /// // K and V in bfloat16 (0 and 1 are exact: the same bits).
 /// let x16 = [x[0].map(|t| t.map(|r| r.map(sdpa::Bf16::from_f32)))];
 /// let mut out16 = [[[[0.0f32; 2]; 2]; 3]; 1];
-/// multihead::attention(view, Heads::bshd(&x16), Heads::bshd(&x16), HeadsMut::bshd(&mut out16), &Options::new().causal());
+/// multihead::attention(view, Heads::bshd(&x16), Heads::bshd(&x16), HeadsMut::bshd(&mut out16), &HeadOptions::new().causal());
 /// assert_eq!(out16, out);
 /// ```
 ///
 /// Sizes that disagree do not compile (here, K has another head dimension):
 ///
 /// ```compile_fail
-/// use sdpa::multihead::{self, Heads, HeadsMut, Options};
+/// use sdpa::multihead::{self, Heads, HeadsMut, HeadOptions};
 /// let (q, k) = ([[[[0.0f32; 4]; 3]; 2]; 1], [[[[0.0f32; 5]; 3]; 2]; 1]);
 /// let mut out = [[[[0.0f32; 4]; 3]; 2]; 1];
-/// multihead::attention(Heads::bhsd(&q), Heads::bhsd(&k), Heads::bhsd(&q), HeadsMut::bhsd(&mut out), &Options::new());
+/// multihead::attention(Heads::bhsd(&q), Heads::bhsd(&k), Heads::bhsd(&q), HeadsMut::bhsd(&mut out), &HeadOptions::new());
 /// ```
 ///
 /// nor do kv heads that do not divide the query heads:
 ///
 /// ```compile_fail
-/// use sdpa::multihead::{self, Heads, HeadsMut, Options};
+/// use sdpa::multihead::{self, Heads, HeadsMut, HeadOptions};
 /// let (q, kv) = ([[[[0.0f32; 4]; 3]; 3]; 1], [[[[0.0f32; 4]; 3]; 2]; 1]); // 3 query heads, 2 kv heads
 /// let mut out = [[[[0.0f32; 4]; 3]; 3]; 1];
-/// multihead::attention(Heads::bhsd(&q), Heads::bhsd(&kv), Heads::bhsd(&kv), HeadsMut::bhsd(&mut out), &Options::new());
+/// multihead::attention(Heads::bhsd(&q), Heads::bhsd(&kv), Heads::bhsd(&kv), HeadsMut::bhsd(&mut out), &HeadOptions::new());
 /// ```
 pub fn attention<
     const B: usize,
@@ -507,7 +507,7 @@ pub fn attention<
     k: Heads<'_, B, KVH, NK, D, E>,
     v: Heads<'_, B, KVH, NK, DV, E>,
     out: HeadsMut<'_, B, H, NQ, DV>,
-    options: &Options<'_, B, H, NQ, NK>,
+    options: &HeadOptions<'_, B, H, NQ, NK>,
 ) {
     let () = Sizes::<B, H, KVH, NQ, NK, D, DV>::CHECK;
     let shape = Shape { batch: B, q_heads: H, kv_heads: KVH, queries: NQ, keys: NK, head_dim: D, value_dim: DV };

@@ -2,7 +2,7 @@
 //! [`Problem`] per (batch entry, query head), its rows read in place.
 
 use super::Broadcast;
-use super::runtime::{Options, Shape, View, ViewMut};
+use super::runtime::{RuntimeHeadOptions, Shape, View, ViewMut};
 use crate::attention::{OutRows, Problem, Rows};
 use crate::options::{Bias, Mask};
 use crate::{KvElement, Settings};
@@ -16,7 +16,7 @@ pub(crate) struct Call<'a, 'o, E> {
     pub(crate) k: View<'a, E>,
     pub(crate) v: View<'a, E>,
     pub(crate) out: ViewMut<'o>,
-    pub(crate) options: Options<'a>,
+    pub(crate) options: RuntimeHeadOptions<'a>,
 }
 
 /// `a·b + c`, `None` on overflow (which the checks ruled out).
@@ -51,7 +51,7 @@ fn block<T>(all: &[T], index: usize, len: usize) -> &[T] {
 #[inline(always)]
 pub(crate) fn each_head<E: KvElement>(call: Call<'_, '_, E>, mut attend: impl FnMut(&Problem<'_, E>, OutRows<'_>)) {
     let Shape { batch, q_heads, kv_heads, queries: nq, keys: nk, head_dim: d, value_dim: dv } = call.shape;
-    let Options { settings, mask, bias, slopes } = call.options;
+    let RuntimeHeadOptions { settings, mask, bias, slopes } = call.options;
     let group = q_heads.checked_div(kv_heads).unwrap_or(1);
     let pairs = nq.saturating_mul(nk);
     let ViewMut { data: out, strides: out_strides } = call.out;

@@ -22,7 +22,7 @@
 //! Two forms, as for single-head attention:
 //! - [`attention`]: const-generic. Batch, heads, tokens and dimensions are
 //!   const parameters of the views ([`Heads`], [`HeadsMut`]) and the options
-//!   ([`Options`]), so shapes that do not agree, a zero size or `KVH` not
+//!   ([`HeadOptions`]), so shapes that do not agree, a zero size or `KVH` not
 //!   dividing `H` are compile errors, and the call returns nothing. Views of
 //!   nested arrays (`Heads::bhsd`, `Heads::bshd`) are infallible; views with
 //!   strides of your own are checked once, when made (`Heads::strided`).
@@ -68,7 +68,7 @@
 //! mask may be combined with a mask or bias.
 //!
 //! ```
-//! use sdpa::multihead::{self, Heads, HeadsMut, Options};
+//! use sdpa::multihead::{self, Heads, HeadsMut, HeadOptions};
 //!
 //! // Batch 1, 4 query heads sharing 2 kv heads (GQA), 3 queries, 5 keys,
 //! // head dim 8, in PyTorch's [batch, heads, tokens, dim] layout.
@@ -81,7 +81,7 @@
 //!     Heads::bhsd(&k),
 //!     Heads::bhsd(&v),
 //!     HeadsMut::bhsd(&mut out),
-//!     &Options::new().causal(),
+//!     &HeadOptions::new().causal(),
 //! );
 //! assert!(out.as_flattened().as_flattened().as_flattened().iter().all(|&x| (x - 1.5).abs() < 1e-6));
 //! ```
@@ -94,7 +94,7 @@ mod fixed;
 mod lower;
 pub mod runtime;
 
-pub use fixed::{Heads, HeadsMut, Options, attention};
+pub use fixed::{HeadOptions, Heads, HeadsMut, attention};
 
 /// Element strides of a tensor view, one per axis: element
 /// `[b, h, t, i]` is `data[b·batch + h·head + t·token + i·dim]`.

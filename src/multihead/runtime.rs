@@ -3,7 +3,7 @@
 //! as values, nothing written on an error.
 //!
 //! ```
-//! use sdpa::multihead::runtime::{self, Options, Shape, View, ViewMut};
+//! use sdpa::multihead::runtime::{self, RuntimeHeadOptions, Shape, View, ViewMut};
 //! use sdpa::multihead::{Error, Operand, Strides, ViewError};
 //!
 //! // One sequence of 4 tokens, 2 heads of dim 3, in [tokens, heads, dim]
@@ -13,13 +13,13 @@
 //! let bshd = Strides::bshd(4, 2, 3);
 //! let mut out = vec![0.0; 24];
 //! let view = View::new(&x, bshd);
-//! runtime::attention(shape, view, view, view, ViewMut::new(&mut out, bshd), &Options::new().causal()).unwrap();
+//! runtime::attention(shape, view, view, view, ViewMut::new(&mut out, bshd), &RuntimeHeadOptions::new().causal()).unwrap();
 //! assert_eq!(out[..3], x[..3]); // the first token (head 0) sees only itself
 //!
 //! // A view that needs more data than its slice holds is refused, and nothing is written.
 //! let short = View::new(&x[..23], bshd);
 //! let mut untouched = vec![7.0; 24];
-//! let r = runtime::attention(shape, short, view, view, ViewMut::new(&mut untouched, bshd), &Options::new());
+//! let r = runtime::attention(shape, short, view, view, ViewMut::new(&mut untouched, bshd), &RuntimeHeadOptions::new());
 //! assert_eq!(r, Err(Error::View(Operand::Query, ViewError::OutOfBounds)));
 //! assert!(untouched.iter().all(|&x| x == 7.0));
 //! ```
@@ -136,29 +136,29 @@ impl<'a> ViewMut<'a> {
 /// optionally one ALiBi slope per query head.
 ///
 /// ```
-/// use sdpa::multihead::{Broadcast, runtime::Options};
+/// use sdpa::multihead::{Broadcast, runtime::RuntimeHeadOptions};
 /// use sdpa::runtime::Mask;
 /// let keep = [true, true, false, true, false, false]; // 2 batch entries × 3 keys
-/// let o = Options::new().causal().mask(Mask::PerKey(&keep), Broadcast::PerBatch);
+/// let o = RuntimeHeadOptions::new().causal().mask(Mask::PerKey(&keep), Broadcast::PerBatch);
 /// assert!(o.settings().causal);
 /// ```
 #[derive(Clone, Copy, Debug, Default, PartialEq)]
-pub struct Options<'a> {
+pub struct RuntimeHeadOptions<'a> {
     pub(crate) settings: Settings,
     pub(crate) mask: Option<(Mask<'a>, Broadcast)>,
     pub(crate) bias: Option<(Bias<'a>, Broadcast)>,
     pub(crate) slopes: Option<&'a [f32]>,
 }
 
-impl<'a> Options<'a> {
+impl<'a> RuntimeHeadOptions<'a> {
     /// No mask, no bias, scale `1/√head_dim`, no ALiBi.
     ///
     /// ```
-    /// use sdpa::multihead::runtime::Options;
-    /// assert_eq!(Options::new(), Options::default());
+    /// use sdpa::multihead::runtime::RuntimeHeadOptions;
+    /// assert_eq!(RuntimeHeadOptions::new(), RuntimeHeadOptions::default());
     /// ```
     pub const fn new() -> Self {
-        Options { settings: Settings::new(), mask: None, bias: None, slopes: None }
+        RuntimeHeadOptions { settings: Settings::new(), mask: None, bias: None, slopes: None }
     }
 
     crate::options::settings_builder!(settings);
@@ -168,9 +168,9 @@ impl<'a> Options<'a> {
     /// [`sdpa::layer::alibi_slopes`](crate::layer::alibi_slopes) gives the paper's.
     ///
     /// ```
-    /// use sdpa::multihead::runtime::Options;
+    /// use sdpa::multihead::runtime::RuntimeHeadOptions;
     /// const SLOPES: [f32; 4] = sdpa::layer::alibi_slopes::<4>();
-    /// let o = Options::new().alibi_slopes(&SLOPES);
+    /// let o = RuntimeHeadOptions::new().alibi_slopes(&SLOPES);
     /// # let _ = o;
     /// ```
     pub const fn alibi_slopes(mut self, slopes: &'a [f32]) -> Self {
@@ -183,10 +183,10 @@ impl<'a> Options<'a> {
     /// batch entry and/or head as `spread` says. Replaces any earlier mask.
     ///
     /// ```
-    /// use sdpa::multihead::{Broadcast, runtime::Options};
+    /// use sdpa::multihead::{Broadcast, runtime::RuntimeHeadOptions};
     /// use sdpa::runtime::Mask;
     /// let causal_2x2 = [true, false, true, true]; // one 2 × 2 block for every head
-    /// let o = Options::new().mask(Mask::PerQuery(&causal_2x2), Broadcast::Shared);
+    /// let o = RuntimeHeadOptions::new().mask(Mask::PerQuery(&causal_2x2), Broadcast::Shared);
     /// # let _ = o;
     /// ```
     pub const fn mask(mut self, mask: Mask<'a>, spread: Broadcast) -> Self {
@@ -198,10 +198,10 @@ impl<'a> Options<'a> {
     /// [`mask`](Self::mask); `−∞` masks its key. Replaces any earlier bias.
     ///
     /// ```
-    /// use sdpa::multihead::{Broadcast, runtime::Options};
+    /// use sdpa::multihead::{Broadcast, runtime::RuntimeHeadOptions};
     /// use sdpa::runtime::Bias;
     /// let per_head = [0.0, -1.0, 0.0, f32::NEG_INFINITY]; // 2 heads × 2 keys
-    /// let o = Options::new().bias(Bias::PerKey(&per_head), Broadcast::PerHead);
+    /// let o = RuntimeHeadOptions::new().bias(Bias::PerKey(&per_head), Broadcast::PerHead);
     /// # let _ = o;
     /// ```
     pub const fn bias(mut self, bias: Bias<'a>, spread: Broadcast) -> Self {
@@ -228,7 +228,7 @@ impl<'a> Options<'a> {
 /// bound with the rounding is at [`KvElement`].
 ///
 /// ```
-/// use sdpa::multihead::runtime::{self, Options, Shape, View, ViewMut};
+/// use sdpa::multihead::runtime::{self, RuntimeHeadOptions, Shape, View, ViewMut};
 /// use sdpa::multihead::{Error, Strides};
 ///
 /// // MQA: 3 query heads share one kv head; batch 2; PyTorch's BHSD layout.
@@ -239,17 +239,17 @@ impl<'a> Options<'a> {
 /// let mut out = [0.0f32; 2 * 3 * 2];
 /// let (qs, kvs, os) = (Strides::bhsd(3, 2, 2), Strides::bhsd(1, 3, 2), Strides::bhsd(3, 2, 1));
 /// let (kv, vs) = (View::new(&k, kvs), View::new(&v, Strides::bhsd(1, 3, 1)));
-/// runtime::attention(shape, View::new(&q, qs), kv, vs, ViewMut::new(&mut out, os), &Options::new()).unwrap();
+/// runtime::attention(shape, View::new(&q, qs), kv, vs, ViewMut::new(&mut out, os), &RuntimeHeadOptions::new()).unwrap();
 /// assert_eq!(out, [2.0, 2.0, 2.0, 2.0, 2.0, 2.0, 5.0, 5.0, 5.0, 5.0, 5.0, 5.0]);
 ///
 /// let gqa_3_2 = Shape { kv_heads: 2, ..shape };
-/// let r = runtime::attention(gqa_3_2, View::new(&q, qs), kv, vs, ViewMut::new(&mut out, os), &Options::new());
+/// let r = runtime::attention(gqa_3_2, View::new(&q, qs), kv, vs, ViewMut::new(&mut out, os), &RuntimeHeadOptions::new());
 /// assert_eq!(r, Err(Error::HeadGroups));
 ///
 /// // The same call with K and V in binary16 (exact here: 0 and small integers).
 /// let (k16, v16) = (k.map(sdpa::F16::from_f32), v.map(sdpa::F16::from_f32));
 /// let (kv, vs) = (View::new(&k16, kvs), View::new(&v16, Strides::bhsd(1, 3, 1)));
-/// runtime::attention(shape, View::new(&q, qs), kv, vs, ViewMut::new(&mut out, os), &Options::new()).unwrap();
+/// runtime::attention(shape, View::new(&q, qs), kv, vs, ViewMut::new(&mut out, os), &RuntimeHeadOptions::new()).unwrap();
 /// assert_eq!(out, [2.0, 2.0, 2.0, 2.0, 2.0, 2.0, 5.0, 5.0, 5.0, 5.0, 5.0, 5.0]);
 /// ```
 pub fn attention<E: KvElement>(
@@ -258,7 +258,7 @@ pub fn attention<E: KvElement>(
     k: View<'_, E>,
     v: View<'_, E>,
     out: ViewMut<'_>,
-    options: &Options<'_>,
+    options: &RuntimeHeadOptions<'_>,
 ) -> Result<(), Error> {
     validate(shape, &q, &k, &v, &out, options)?;
     let call = Call { shape, q, k, v, out, options: *options };
@@ -277,7 +277,7 @@ fn validate<E>(
     k: &View<'_, E>,
     v: &View<'_, E>,
     out: &ViewMut<'_>,
-    options: &Options<'_>,
+    options: &RuntimeHeadOptions<'_>,
 ) -> Result<(), Error> {
     let Shape { batch, q_heads, kv_heads, queries, keys, head_dim, value_dim } = shape;
     if [batch, q_heads, kv_heads, queries, keys, head_dim, value_dim].contains(&0) {

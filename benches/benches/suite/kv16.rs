@@ -4,7 +4,7 @@
 
 use criterion::{Criterion, Throughput};
 use sdpa::multihead::Strides;
-use sdpa::multihead::runtime::{self as mh, Options, Shape, View, ViewMut};
+use sdpa::multihead::runtime::{self as mh, RuntimeHeadOptions, Shape, View, ViewMut};
 use sdpa::{Bf16, F16, KvElement};
 use sdpa_bench::data::{Inputs, WORKLOADS};
 use std::hint::black_box;
@@ -21,7 +21,7 @@ fn w8_as<E: KvElement>(c: &mut criterion::BenchmarkGroup<'_, criterion::measurem
     let (kw, vw): (Vec<f32>, Vec<f32>) =
         (k.iter().map(|e| e.to_f32()).collect(), v.iter().map(|e| e.to_f32()).collect());
     let (one, kv) = (Strides::bhsd(1, 1, w.d), Strides::bhsd(1, w.nk, w.d));
-    let o = Options::new();
+    let o = RuntimeHeadOptions::new();
     let (mut out, mut wide) = (vec![0.0f32; w.dv], vec![0.0f32; w.dv]);
     let q = View::new(&x.q[..], one);
     mh::attention(shape, q, View::new(&k, kv), View::new(&v, kv), ViewMut::new(&mut out, one), &o).unwrap();

@@ -54,7 +54,7 @@ fn equals_rust<E: KvElement>(kv_type: SdpaKvType, bits: fn(E) -> u16) {
         mh::View::new(&k, rust(sk)),
         mh::View::new(&v, rust(sv)),
         mh::ViewMut::new(&mut want, rust(bshd(3, 4, 2))),
-        &mh::Options::new(),
+        &mh::RuntimeHeadOptions::new(),
     );
     assert_eq!(r, Ok(()));
     assert!(out.iter().all(|x| x.is_finite()), "the NaN padding was read: {out:?}");

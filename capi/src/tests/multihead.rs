@@ -139,7 +139,7 @@ fn every_option_equals_the_rust_call() {
     };
     let keep_bool: Vec<bool> = keep.iter().map(|&b| b == 1).collect();
     // The same in Rust: one slope (7) for every head, or one per head.
-    let single = mh::Options::new()
+    let single = mh::RuntimeHeadOptions::new()
         .causal()
         .alibi(7.0)
         .mask(Mask::PerKey(&keep_bool), Broadcast::PerBatch)

@@ -178,7 +178,7 @@ fn multihead_const<
     let (batch_masks, batch_keep) = (bb([[[true; NK]; NQ]; B]), bb([[true; NK]; B]));
     let (batch_biases, batch_key_biases) = (bb([[[0.0f32; NK]; NQ]; B]), bb([[0.0f32; NK]; B]));
     let slopes = bb([0.5f32; H]);
-    let mut o = multihead::Options::<B, H, NQ, NK>::new();
+    let mut o = multihead::HeadOptions::<B, H, NQ, NK>::new();
     if bb(true) {
         o = o.with_settings(bb(Settings::default())).scale(bb(0.5)).causal().alignment(bb(Alignment::BottomRight));
     }
@@ -261,7 +261,7 @@ fn multihead_runtime() {
         _ => Broadcast::PerBatchHead,
     };
     bb((spread.blocks(bb(2), bb(4)), spread.block_of(bb(1), bb(2), bb(4))));
-    let mut o = mh::Options::new();
+    let mut o = mh::RuntimeHeadOptions::new();
     if bb(true) {
         o = o.with_settings(bb(Settings::default())).scale(bb(0.5)).causal().alignment(bb(Alignment::TopLeft));
     }
