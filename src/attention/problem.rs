@@ -37,6 +37,13 @@ impl<'a, T> Rows<'a, T> {
         debug_assert!(row.is_some(), "row {i} of a view holding {} values", self.data.len());
         row.unwrap_or_default()
     }
+
+    /// The rows in order (as many as `data` holds whole).
+    #[inline(always)]
+    pub(crate) fn iter(self) -> impl Iterator<Item = &'a [T]> {
+        let width = self.width;
+        self.data.chunks(self.stride.max(1)).map_while(move |r| r.get(..width))
+    }
 }
 
 /// A validated attention problem, its keys and values stored as `E`

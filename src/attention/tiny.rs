@@ -19,7 +19,7 @@
 //! so its scratch is not part of the other engines' stack frames.
 
 use super::logits::exp_shifted;
-use super::problem::{OutRows, Problem};
+use super::problem::{OutRows, Problem, Rows};
 use crate::simd::Simd;
 
 /// Largest key count, head and value dimension the tiny engine takes.
@@ -67,14 +67,11 @@ impl<const NK: usize, const D: usize, const DV: usize> Dims for ConstDims<NK, D,
         let (Some(k), Some(v), true) = (k, v, contiguous) else {
             return RuntimeDims.run(s, problem, first_row, out);
         };
-        let q_row = |i: usize| q.get(i).map_or(&[][..], |r| r.as_slice());
-        let k_row = |j: usize| k.get(j).map_or(&[][..], |r| r.as_slice());
-        let v_row = |j: usize| v.get(j).map_or(&[][..], |r| r.as_slice());
         if S::REGISTERS >= 16 {
             let mut kt = [[0.0; MAX]; D];
-            engine(s, sizes, problem, first_row, out, Some(&mut kt), q_row, k_row, v_row);
+            engine(s, sizes, problem, first_row, out, Some(&mut kt), false, (q, &k[..], &v[..]));
         } else {
-            engine(s, sizes, problem, first_row, out, None, q_row, k_row, v_row);
+            engine(s, sizes, problem, first_row, out, None, false, (q, &k[..], &v[..]));
         }
     }
 }
@@ -92,13 +89,44 @@ impl Dims for RuntimeDims {
     #[inline(always)]
     fn run<const L: usize, S: Simd<L>>(self, s: S, problem: &Problem<'_>, first_row: usize, out: OutRows<'_>) {
         let sizes = Sizes { nk: problem.nk, d: problem.d, dv: problem.dv };
-        let (q_row, k_row, v_row) = (|i| problem.q.row(i), |j| problem.k.row(j), |j| problem.v.row(j));
+        let rows = (problem.q, problem.k, problem.v);
         if S::REGISTERS >= 16 {
             let mut kt = [[0.0; MAX]; MAX];
-            engine(s, sizes, problem, first_row, out, Some(&mut kt), q_row, k_row, v_row);
+            engine(s, sizes, problem, first_row, out, Some(&mut kt), true, rows);
         } else {
-            engine(s, sizes, problem, first_row, out, None, q_row, k_row, v_row);
+            engine(s, sizes, problem, first_row, out, None, true, rows);
         }
+    }
+}
+
+/// Rows of Q, K or V: arrays of a const width (the const-generic API) or
+/// a view of runtime width and stride.
+trait RowsOf<'a>: Copy {
+    /// Row `i` (empty past the end).
+    fn row(self, i: usize) -> &'a [f32];
+    /// The rows in order.
+    fn each(self) -> impl Iterator<Item = &'a [f32]>;
+}
+
+impl<'a, const W: usize> RowsOf<'a> for &'a [[f32; W]] {
+    #[inline(always)]
+    fn row(self, i: usize) -> &'a [f32] {
+        self.get(i).map_or(&[][..], |r| r.as_slice())
+    }
+    #[inline(always)]
+    fn each(self) -> impl Iterator<Item = &'a [f32]> {
+        self.iter().map(|r| r.as_slice())
+    }
+}
+
+impl<'a> RowsOf<'a> for Rows<'a> {
+    #[inline(always)]
+    fn row(self, i: usize) -> &'a [f32] {
+        Rows::row(&self, i)
+    }
+    #[inline(always)]
+    fn each(self) -> impl Iterator<Item = &'a [f32]> {
+        self.iter()
     }
 }
 
@@ -138,9 +166,10 @@ fn zero_rows(mut out: OutRows<'_>, rows: usize) {
     }
 }
 
-/// The engine on rows read through `q_row`, `k_row` and `v_row`; the key
+/// The engine on the rows `(q, k, v)`; the key
 /// vectors transposed into a scratch on SIMD hosts, gathered from the key
-/// rows on the portable backend.
+/// rows on the portable backend (`by_key`: one dot product per key instead,
+/// for runtime dimensions, where a gather pays a bounds check per lane).
 #[inline(always)]
 #[allow(clippy::too_many_arguments)]
 fn engine<'a, const L: usize, S: Simd<L>>(
@@ -150,15 +179,15 @@ fn engine<'a, const L: usize, S: Simd<L>>(
     first_row: usize,
     out: OutRows<'_>,
     kt: Option<&mut [[f32; MAX]]>,
-    q_row: impl Fn(usize) -> &'a [f32],
-    k_row: impl Fn(usize) -> &'a [f32],
-    v_row: impl Fn(usize) -> &'a [f32],
+    by_key: bool,
+    (q, k, v): (impl RowsOf<'a>, impl RowsOf<'a>, impl RowsOf<'a>),
 ) {
     let (nk, d) = (sizes.nk.min(MAX), sizes.d.min(MAX));
+    let key_vectors = nk.div_ceil(L).min(MAX_VECTORS);
     if let (Some(kt), true) = (kt, S::REGISTERS >= 16) {
         // kt[c][j] = k[j][c] (zeroed by the caller past the last key).
         for j in 0..nk {
-            for (row, &x) in kt.iter_mut().zip(k_row(j)).take(d) {
+            for (row, &x) in kt.iter_mut().zip(k.row(j)).take(d) {
                 if let Some(slot) = row.get_mut(j) {
                     *slot = x;
                 }
@@ -167,22 +196,62 @@ fn engine<'a, const L: usize, S: Simd<L>>(
         let key = |c: usize, v: usize| {
             kt.get(c).and_then(|r| r.get(v * L..)).and_then(|r| r.first_chunk::<L>()).map_or(s.zero(), |x| s.load(x))
         };
-        attend_with(s, sizes, problem, first_row, out, q_row, v_row, key);
+        attend_with(s, sizes, problem, first_row, out, q, v, |query| dots_by_dim(s, query, d, key_vectors, key));
+    } else if by_key && !S::FUSED {
+        let dots = |query: &[f32]| dots_by_key(s, query.get(..d).unwrap_or(query), k.each().take(nk));
+        attend_with(s, sizes, problem, first_row, out, q, v, dots);
     } else {
         // The key vector straight from the key rows (zero past the last key).
         let key = |c: usize, v: usize| {
             let lanes: [f32; L] = core::array::from_fn(|l| {
                 let j = v * L + l;
-                if j < nk { k_row(j).get(c).copied().unwrap_or(0.0) } else { 0.0 }
+                if j < nk { k.row(j).get(c).copied().unwrap_or(0.0) } else { 0.0 }
             });
             s.load(&lanes)
         };
-        attend_with(s, sizes, problem, first_row, out, q_row, v_row, key);
+        attend_with(s, sizes, problem, first_row, out, q, v, |query| dots_by_dim(s, query, d, key_vectors, key));
     }
 }
 
-/// The engine, with `key(c, v)` the vector of dimension `c` of keys
-/// `v·L .. v·L + L` (zero past the last key).
+/// The dot products of `query` with the keys, lane `j` of vector `v` for
+/// key `v·L + j`, a vector of keys at a time: `key(c, v)` is dimension `c`
+/// of keys `v·L .. v·L + L`.
+#[inline(always)]
+fn dots_by_dim<const L: usize, S: Simd<L>>(
+    s: S,
+    query: &[f32],
+    d: usize,
+    key_vectors: usize,
+    key: impl Fn(usize, usize) -> S::V,
+) -> [S::V; MAX_VECTORS] {
+    let mut dots = [s.zero(); MAX_VECTORS];
+    for (c, &x) in query.iter().enumerate().take(d) {
+        let x = s.splat(x);
+        for (v, acc) in dots.iter_mut().enumerate().take(key_vectors) {
+            *acc = s.mul_add(x, key(c, v), *acc);
+        }
+    }
+    dots
+}
+
+/// The same dot products as [`dots_by_dim`], bit for bit (each lane is the
+/// same chain over the dimensions, unfused as on the backends that call
+/// it), one key at a time: lanes past the last key are left `−∞`.
+#[inline(always)]
+fn dots_by_key<'a, const L: usize, S: Simd<L>>(
+    s: S,
+    query: &[f32],
+    keys: impl Iterator<Item = &'a [f32]>,
+) -> [S::V; MAX_VECTORS] {
+    let mut lanes = [[f32::NEG_INFINITY; L]; MAX_VECTORS];
+    for (lane, key) in lanes.as_flattened_mut().iter_mut().zip(keys) {
+        *lane = query.iter().zip(key).fold(0.0, |acc, (&x, &k)| x * k + acc);
+    }
+    lanes.map(|l| s.load(&l))
+}
+
+/// The engine, with `dots(query)` the dot products of a query with the
+/// keys (lane `j` of vector `v` for key `v·L + j`).
 #[inline(always)]
 #[allow(clippy::too_many_arguments)]
 fn attend_with<'a, const L: usize, S: Simd<L>>(
@@ -191,26 +260,18 @@ fn attend_with<'a, const L: usize, S: Simd<L>>(
     problem: &Problem<'_>,
     first_row: usize,
     mut out: OutRows<'_>,
-    q_row: impl Fn(usize) -> &'a [f32],
-    v_row: impl Fn(usize) -> &'a [f32],
-    key: impl Fn(usize, usize) -> S::V,
+    q: impl RowsOf<'a>,
+    v: impl RowsOf<'a>,
+    dots: impl Fn(&'a [f32]) -> [S::V; MAX_VECTORS],
 ) {
-    let (nk, d, dv) = (sizes.nk.min(MAX), sizes.d.min(MAX), sizes.dv.min(MAX));
+    let (nk, dv) = (sizes.nk.min(MAX), sizes.dv.min(MAX));
     let key_vectors = nk.div_ceil(L).min(MAX_VECTORS);
-    let value_vectors = dv.div_ceil(L).min(MAX_VECTORS);
     let scale = s.splat(problem.scale());
     let rows = out.len().min(problem.nq.saturating_sub(first_row));
     // Row indices from the rows present (`first_row` may be near `usize::MAX`).
     for (k, row) in out.rows(rows).enumerate() {
         let i = first_row + k;
-        let query = q_row(i);
-        let mut scores = [s.zero(); MAX_VECTORS];
-        for (c, &x) in query.iter().enumerate().take(d) {
-            let x = s.splat(x);
-            for (v, acc) in scores.iter_mut().enumerate().take(key_vectors) {
-                *acc = s.mul_add(x, key(c, v), *acc);
-            }
-        }
+        let mut scores = dots(q.row(i));
         // Scale; the padding lanes past the last key are set to −∞ (set,
         // not added: an infinite query entry times their zero K is NaN).
         let mut max = s.splat(f32::NEG_INFINITY);
@@ -241,28 +302,84 @@ fn attend_with<'a, const L: usize, S: Simd<L>>(
             zero_rows(OutRows::contiguous(row, dv), 1);
             continue;
         }
-        let mut acc = [s.zero(); MAX_VECTORS];
-        for (v, weights) in scores.iter().enumerate().take(key_vectors) {
-            for (j, &w) in (v * L..nk).zip(&s.to_array(*weights)) {
-                let w = s.splat(w);
-                let (body, tail) = v_row(j).as_chunks::<L>();
-                for (a, v) in acc.iter_mut().zip(body).take(value_vectors) {
-                    *a = s.mul_add(w, s.load(v), *a);
-                }
-                if !tail.is_empty()
-                    && let Some(a) = acc.get_mut(body.len())
-                {
-                    *a = s.mul_add(w, s.load_padded(tail, 0.0), *a);
-                }
+        let inv = s.splat(1.0 / sum);
+        if S::REGISTERS >= 16 {
+            weigh_by_key(s, &scores, nk, v, row, inv);
+        } else {
+            weigh_by_column(s, &scores, nk, v, row, inv);
+        }
+    }
+}
+
+/// `row = inv · Σ_j w_j v_j` (`w_j` lane `j` of `weights`), key by key into
+/// accumulators for the whole row: on SIMD hosts, where they stay in
+/// registers. The same chains as [`weigh_by_column`], bit for bit.
+#[inline(always)]
+fn weigh_by_key<'a, const L: usize, S: Simd<L>>(
+    s: S,
+    weights: &[S::V; MAX_VECTORS],
+    nk: usize,
+    v: impl RowsOf<'a>,
+    row: &mut [f32],
+    inv: S::V,
+) {
+    let mut acc = [s.zero(); MAX_VECTORS];
+    for (first, w) in (0..nk).step_by(L).zip(weights) {
+        for (j, &w) in (first..nk).zip(&s.to_array(*w)) {
+            let w = s.splat(w);
+            let (body, tail) = v.row(j).as_chunks::<L>();
+            for (a, x) in acc.iter_mut().zip(body) {
+                *a = s.mul_add(w, s.load(x), *a);
+            }
+            if !tail.is_empty()
+                && let Some(a) = acc.get_mut(body.len())
+            {
+                *a = s.mul_add(w, s.load_padded(tail, 0.0), *a);
             }
         }
-        let inv = s.splat(1.0 / sum);
-        let (body, tail) = row.as_chunks_mut::<L>();
-        for (a, o) in acc.iter().zip(body.iter_mut()) {
-            s.store(*a * inv, o);
-        }
-        if let Some(a) = acc.get(body.len()).filter(|_| body.len() < value_vectors) {
-            s.store_partial(*a * inv, tail);
-        }
+    }
+    let (body, tail) = row.as_chunks_mut::<L>();
+    for (a, o) in acc.iter().zip(body.iter_mut()) {
+        s.store(*a * inv, o);
+    }
+    if !tail.is_empty()
+        && let Some(a) = acc.get(body.len())
+    {
+        s.store_partial(*a * inv, tail);
+    }
+}
+
+/// `row = inv · Σ_j w_j v_j`, one output vector at a time, each one chain
+/// over the keys in its registers: on the portable backend, where the
+/// accumulators of a whole row would not fit.
+#[inline(always)]
+fn weigh_by_column<'a, const L: usize, S: Simd<L>>(
+    s: S,
+    weights: &[S::V; MAX_VECTORS],
+    nk: usize,
+    v: impl RowsOf<'a>,
+    row: &mut [f32],
+    inv: S::V,
+) {
+    let mut lanes = [[0.0; L]; MAX_VECTORS];
+    for (l, w) in lanes.iter_mut().zip(weights) {
+        *l = s.to_array(*w);
+    }
+    let weights = lanes.as_flattened().get(..nk).unwrap_or_default();
+    let (body, tail) = row.as_chunks_mut::<L>();
+    for (u, o) in body.iter_mut().enumerate() {
+        let at = u * L;
+        let acc = v.each().zip(weights).fold(s.zero(), |acc, (r, &w)| {
+            let x = r.get(at..).and_then(|r| r.first_chunk::<L>()).map_or(s.zero(), |x| s.load(x));
+            s.mul_add(s.splat(w), x, acc)
+        });
+        s.store(acc * inv, o);
+    }
+    if !tail.is_empty() {
+        let at = body.len() * L;
+        let acc = v.each().zip(weights).fold(s.zero(), |acc, (r, &w)| {
+            s.mul_add(s.splat(w), s.load_padded(r.get(at..).unwrap_or_default(), 0.0), acc)
+        });
+        s.store_partial(acc * inv, tail);
     }
 }
