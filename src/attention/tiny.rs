@@ -183,7 +183,7 @@ fn engine<'a, const L: usize, S: Simd<L>>(
     (q, k, v): (impl RowsOf<'a>, impl RowsOf<'a>, impl RowsOf<'a>),
 ) {
     let (nk, d) = (sizes.nk.min(MAX), sizes.d.min(MAX));
-    let key_vectors = nk.div_ceil(L).min(MAX_VECTORS);
+    let scale = problem.scale();
     if let (Some(kt), true) = (kt, S::REGISTERS >= 16) {
         // kt[c][j] = k[j][c] (zeroed by the caller past the last key).
         for j in 0..nk {
@@ -196,10 +196,10 @@ fn engine<'a, const L: usize, S: Simd<L>>(
         let key = |c: usize, v: usize| {
             kt.get(c).and_then(|r| r.get(v * L..)).and_then(|r| r.first_chunk::<L>()).map_or(s.zero(), |x| s.load(x))
         };
-        attend_with(s, sizes, problem, first_row, out, q, v, |query| dots_by_dim(s, query, d, key_vectors, key));
+        attend_with(s, sizes, problem, first_row, out, q, v, |query| scores_by_dim(s, query, (nk, d), scale, key));
     } else if by_key && !S::FUSED {
-        let dots = |query: &[f32]| dots_by_key(s, query.get(..d).unwrap_or(query), k.each().take(nk));
-        attend_with(s, sizes, problem, first_row, out, q, v, dots);
+        let scores = |query: &[f32]| scores_by_key(s, query.get(..d).unwrap_or(query), k.each().take(nk), scale);
+        attend_with(s, sizes, problem, first_row, out, q, v, scores);
     } else {
         // The key vector straight from the key rows (zero past the last key).
         let key = |c: usize, v: usize| {
@@ -209,21 +209,23 @@ fn engine<'a, const L: usize, S: Simd<L>>(
             });
             s.load(&lanes)
         };
-        attend_with(s, sizes, problem, first_row, out, q, v, |query| dots_by_dim(s, query, d, key_vectors, key));
+        attend_with(s, sizes, problem, first_row, out, q, v, |query| scores_by_dim(s, query, (nk, d), scale, key));
     }
 }
 
-/// The dot products of `query` with the keys, lane `j` of vector `v` for
-/// key `v·L + j`, a vector of keys at a time: `key(c, v)` is dimension `c`
-/// of keys `v·L .. v·L + L`.
+/// The scores of `query`: `scale` times its dot products with the `nk`
+/// keys, lane `j` of vector `v` for key `v·L + j`, a vector of keys at a
+/// time (`key(c, v)` is dimension `c` of keys `v·L .. v·L + L`), `−∞` past
+/// the last key.
 #[inline(always)]
-fn dots_by_dim<const L: usize, S: Simd<L>>(
+fn scores_by_dim<const L: usize, S: Simd<L>>(
     s: S,
     query: &[f32],
-    d: usize,
-    key_vectors: usize,
+    (nk, d): (usize, usize),
+    scale: f32,
     key: impl Fn(usize, usize) -> S::V,
 ) -> [S::V; MAX_VECTORS] {
+    let key_vectors = nk.div_ceil(L).min(MAX_VECTORS);
     let mut dots = [s.zero(); MAX_VECTORS];
     for (c, &x) in query.iter().enumerate().take(d) {
         let x = s.splat(x);
@@ -231,27 +233,49 @@ fn dots_by_dim<const L: usize, S: Simd<L>>(
             *acc = s.mul_add(x, key(c, v), *acc);
         }
     }
+    // The padding lanes are set to −∞ after scaling (set, not added: an
+    // infinite query entry times their zero K is NaN).
+    for (v, x) in dots.iter_mut().enumerate().take(key_vectors) {
+        let mut lanes = s.to_array(*x * s.splat(scale));
+        for (j, lane) in (v * L..).zip(lanes.iter_mut()) {
+            if j >= nk {
+                *lane = f32::NEG_INFINITY;
+            }
+        }
+        *x = s.load(&lanes);
+    }
     dots
 }
 
-/// The same dot products as [`dots_by_dim`], bit for bit (each lane is the
+/// The same scores as [`scores_by_dim`], bit for bit (each lane is the
 /// same chain over the dimensions, unfused as on the backends that call
-/// it), one key at a time: lanes past the last key are left `−∞`.
+/// it), one key of `keys` at a time.
 #[inline(always)]
-fn dots_by_key<'a, const L: usize, S: Simd<L>>(
+fn scores_by_key<'a, const L: usize, S: Simd<L>>(
     s: S,
     query: &[f32],
     keys: impl Iterator<Item = &'a [f32]>,
+    scale: f32,
 ) -> [S::V; MAX_VECTORS] {
+    let mut keys = keys.peekable();
     let mut lanes = [[f32::NEG_INFINITY; L]; MAX_VECTORS];
-    for (lane, key) in lanes.as_flattened_mut().iter_mut().zip(keys) {
-        *lane = query.iter().zip(key).fold(0.0, |acc, (&x, &k)| x * k + acc);
+    // Driven by the keys, a vector at a time (a loop over all lanes would be
+    // unrolled with a check per lane hoisted out of the query loop).
+    for vector in lanes.iter_mut() {
+        for lane in vector.iter_mut() {
+            if let Some(key) = keys.next() {
+                *lane = query.iter().zip(key).fold(0.0, |acc, (&x, &k)| x * k + acc) * scale;
+            }
+        }
+        if keys.peek().is_none() {
+            break;
+        }
     }
     lanes.map(|l| s.load(&l))
 }
 
-/// The engine, with `dots(query)` the dot products of a query with the
-/// keys (lane `j` of vector `v` for key `v·L + j`).
+/// The engine, with `scores(query)` the scaled scores of a query (lane `j`
+/// of vector `v` for key `v·L + j`, `−∞` past the last key).
 #[inline(always)]
 #[allow(clippy::too_many_arguments)]
 fn attend_with<'a, const L: usize, S: Simd<L>>(
@@ -262,29 +286,16 @@ fn attend_with<'a, const L: usize, S: Simd<L>>(
     mut out: OutRows<'_>,
     q: impl RowsOf<'a>,
     v: impl RowsOf<'a>,
-    dots: impl Fn(&'a [f32]) -> [S::V; MAX_VECTORS],
+    scores: impl Fn(&'a [f32]) -> [S::V; MAX_VECTORS],
 ) {
     let (nk, dv) = (sizes.nk.min(MAX), sizes.dv.min(MAX));
     let key_vectors = nk.div_ceil(L).min(MAX_VECTORS);
-    let scale = s.splat(problem.scale());
     let rows = out.len().min(problem.nq.saturating_sub(first_row));
     // Row indices from the rows present (`first_row` may be near `usize::MAX`).
     for (k, row) in out.rows(rows).enumerate() {
         let i = first_row + k;
-        let mut scores = dots(q.row(i));
-        // Scale; the padding lanes past the last key are set to −∞ (set,
-        // not added: an infinite query entry times their zero K is NaN).
-        let mut max = s.splat(f32::NEG_INFINITY);
-        for (v, x) in scores.iter_mut().enumerate().take(key_vectors) {
-            let mut lanes = s.to_array(*x * scale);
-            for (j, lane) in (v * L..).zip(lanes.iter_mut()) {
-                if j >= nk {
-                    *lane = f32::NEG_INFINITY;
-                }
-            }
-            *x = s.load(&lanes);
-            max = s.max(*x, max);
-        }
+        let mut scores = scores(q.row(i));
+        let max = scores.iter().take(key_vectors).fold(s.splat(f32::NEG_INFINITY), |m, x| s.max(*x, m));
         let max = s.reduce_max(max);
         // Every score −∞ (an infinite query entry meeting keys of the
         // opposite sign): shift by 0 so `−∞ − shift` stays `−∞`, not NaN.
