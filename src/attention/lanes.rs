@@ -305,7 +305,7 @@ fn mask_edges<const L: usize>(ranges: &Ranges, keys: Range<usize>, slots: &mut [
     let (first, mut j) = (keys.start, keys.start);
     while j < keys.end {
         rolled();
-        if j == ranges.common.start && j < ranges.common.end {
+        if j >= ranges.common.start && j < ranges.common.end {
             j = ranges.common.end;
             continue;
         }
