@@ -155,7 +155,7 @@ enum SdpaStatus
    * An `SdpaKvCache` that `sdpa_kv_cache_init` did not set up for this
    * layer, or whose fields were changed: head count or dimension unlike
    * the layer's, unknown mode, `len` inconsistent with `next_position`
-   * and `capacity`, or NULL storage.
+   * and `capacity`, NULL storage, or (`SdpaKvCache16`) an unknown `kv_type`.
    */
   SDPA_STATUS_CACHE_INVALID = 12,
   /**
@@ -587,6 +587,59 @@ typedef struct SdpaKvCache {
    */
   uint32_t mode;
 } SdpaKvCache;
+
+/**
+ * `SdpaKvCache` with K and V stored in 16 bits, binary16 or bfloat16 as
+ * `kv_type` says (an `SdpaKvType` value): half the bytes, for
+ * `sdpa_layer_decode_kv16`. `sdpa_kv_cache16_init` sets every field; the
+ * same rules as `SdpaKvCache` apply. Each new K (after RoPE) and V value is
+ * rounded to the storage type once, when it is stored.
+ *
+ * ```c
+ * static uint16_t storage[SDPA_KV_CACHE_FLOATS(2, 128, 16)]; // the same count, in 16-bit elements
+ * static SdpaKvCache16 cache;
+ * sdpa_kv_cache16_init(&cache, &layer, storage, sizeof storage / sizeof storage[0], 128,
+ *                      SDPA_CACHE_MODE_FIXED, SDPA_KV_TYPE_F16);
+ * ```
+ */
+typedef struct SdpaKvCache16 {
+  /**
+   * Keys: `kv_heads` blocks of `capacity x head_dim` 16-bit values.
+   */
+  uint16_t *keys;
+  /**
+   * Values, laid out as `keys`.
+   */
+  uint16_t *values;
+  /**
+   * Tokens the cache holds at most.
+   */
+  size_t capacity;
+  /**
+   * The layer's `kv_heads`.
+   */
+  size_t kv_heads;
+  /**
+   * The layer's `head_dim`.
+   */
+  size_t head_dim;
+  /**
+   * Tokens held now (at most `capacity`).
+   */
+  size_t len;
+  /**
+   * The position the next token gets (tokens decoded since init or clear).
+   */
+  size_t next_position;
+  /**
+   * An `SdpaCacheMode` value.
+   */
+  uint32_t mode;
+  /**
+   * An `SdpaKvType` value: how `keys` and `values` are stored.
+   */
+  uint32_t kv_type;
+} SdpaKvCache16;
 
 /**
  * Sizes of a multi-head call: Q is `batch x q_heads x queries x
@@ -1021,8 +1074,9 @@ SdpaStatus sdpa_layer_scratch_len(const struct SdpaLayer *layer, size_t tokens, 
 SdpaStatus sdpa_decode_scratch_len(const struct SdpaLayer *layer, size_t capacity, size_t *len);
 
 /**
- * `*len` = the floats of a KV cache's storage for `capacity` tokens:
- * `2*kv_heads*capacity*head_dim` (`SDPA_KV_CACHE_FLOATS`).
+ * `*len` = the elements of a KV cache's storage for `capacity` tokens:
+ * `2*kv_heads*capacity*head_dim` (`SDPA_KV_CACHE_FLOATS`), floats for an
+ * `SdpaKvCache`, 16-bit values for an `SdpaKvCache16`.
  *
  * Returns as `sdpa_layer_weights_len` (`capacity == 0` is `ZERO_DIMENSION`).
  *
@@ -1110,6 +1164,32 @@ SdpaStatus sdpa_kv_cache_init(struct SdpaKvCache *cache,
                               uint32_t mode);
 
 /**
+ * `sdpa_kv_cache_init` for a cache whose K and V are stored in 16 bits,
+ * binary16 or bfloat16 as `kv_type` says (an `SdpaKvType` value; any other
+ * is `INVALID_OPTION`). `storage` holds at least
+ * `sdpa_kv_cache_storage_len(layer, capacity)` 16-bit elements. Returns as
+ * `sdpa_kv_cache_init`.
+ *
+ * ```c
+ * static uint16_t storage[SDPA_KV_CACHE_FLOATS(2, 128, 16)];
+ * static SdpaKvCache16 cache;
+ * SdpaStatus s = sdpa_kv_cache16_init(&cache, &layer, storage, sizeof storage / sizeof storage[0],
+ *                                     128, SDPA_CACHE_MODE_SLIDING, SDPA_KV_TYPE_BF16);
+ * ```
+ *
+ * # Safety
+ * As `sdpa_kv_cache_init`, with `storage` valid for `storage_len` 16-bit
+ * writes and `cache` for one `SdpaKvCache16` write.
+ */
+SdpaStatus sdpa_kv_cache16_init(struct SdpaKvCache16 *cache,
+                                const struct SdpaLayer *layer,
+                                uint16_t *storage,
+                                size_t storage_len,
+                                size_t capacity,
+                                uint32_t mode,
+                                uint32_t kv_type);
+
+/**
  * Forgets every token of `cache` (the next one gets position 0), keeping
  * its storage and mode. The stored values are not erased; they are never
  * read again.
@@ -1124,6 +1204,18 @@ SdpaStatus sdpa_kv_cache_init(struct SdpaKvCache *cache,
  * `cache` points to an initialized `SdpaKvCache`.
  */
 SdpaStatus sdpa_kv_cache_clear(struct SdpaKvCache *cache);
+
+/**
+ * `sdpa_kv_cache_clear` for an `SdpaKvCache16`.
+ *
+ * ```c
+ * sdpa_kv_cache16_clear(&cache);
+ * ```
+ *
+ * # Safety
+ * `cache` points to an initialized `SdpaKvCache16`.
+ */
+SdpaStatus sdpa_kv_cache16_clear(struct SdpaKvCache16 *cache);
 
 /**
  * One decode step: the token `x` (`d_model` floats) at position
@@ -1169,6 +1261,32 @@ SdpaStatus sdpa_layer_decode(const struct SdpaLayer *layer,
                              float *scratch,
                              size_t scratch_len,
                              size_t *position);
+
+/**
+ * `sdpa_layer_decode` on a cache whose K and V are stored in 16 bits
+ * (`SdpaKvCache16`, set up by `sdpa_kv_cache16_init`): the new token's K
+ * (after RoPE) and V are rounded to the storage type as they are stored;
+ * the attention widens each cached value to `float` exactly. Compared with
+ * the `float` cache the output differs by the storage rounding only (the
+ * error bound of 16-bit K/V); the bytes read per step are halved.
+ * Returns as `sdpa_layer_decode` (`CACHE_INVALID` also for an unknown
+ * `kv_type`).
+ *
+ * ```c
+ * SdpaStatus s = sdpa_layer_decode_kv16(&layer, x, y, &cache16, scratch, scratch_len, NULL);
+ * ```
+ *
+ * # Safety
+ * As `sdpa_layer_decode`, with `cache` an `SdpaKvCache16` set up by
+ * `sdpa_kv_cache16_init` whose storage is still valid.
+ */
+SdpaStatus sdpa_layer_decode_kv16(const struct SdpaLayer *layer,
+                                  const float *x,
+                                  float *out,
+                                  struct SdpaKvCache16 *cache,
+                                  float *scratch,
+                                  size_t scratch_len,
+                                  size_t *position);
 
 /**
  * Multi-head attention over strided tensors, PyTorch's

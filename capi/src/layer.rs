@@ -23,8 +23,10 @@ use crate::{
 };
 use sdpa::kernels::linear;
 use sdpa::layer::{CacheMode, Positions, Rope, alibi_slope};
+use sdpa::multihead::runtime::{RuntimeHeadOptions, Shape as HeadShape, View, ViewMut};
+use sdpa::multihead::{self, Broadcast, Strides};
 use sdpa::runtime::{self, Bias, Mask, RuntimeOptions, Shape};
-use sdpa::{Alignment, Settings, Window};
+use sdpa::{Alignment, KvElement, Settings, Window};
 
 /// A layer's shape and settings, checked.
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -145,13 +147,13 @@ fn take<'w>(rest: &mut &'w [f32], len: usize) -> Result<&'w [f32], SdpaStatus> {
 }
 
 /// Row `i` of `len` values of `data`, or `BadLength`.
-fn row(data: &[f32], i: usize, len: usize) -> Result<&[f32], SdpaStatus> {
+fn row<T>(data: &[T], i: usize, len: usize) -> Result<&[T], SdpaStatus> {
     let start = mul(i, len)?;
     data.get(start..add(start, len)?).ok_or(SdpaStatus::BadLength)
 }
 
 /// Mutable row `i` of `len` values of `data`, or `BadLength`.
-fn row_mut(data: &mut [f32], i: usize, len: usize) -> Result<&mut [f32], SdpaStatus> {
+fn row_mut<T>(data: &mut [T], i: usize, len: usize) -> Result<&mut [T], SdpaStatus> {
     let start = mul(i, len)?;
     data.get_mut(start..add(start, len)?).ok_or(SdpaStatus::BadLength)
 }
@@ -185,35 +187,41 @@ impl Sequence<'_> {
     }
 }
 
-/// A KV cache over the caller's storage.
+/// `to = from`, each value rounded to `E`.
+fn store<E: KvElement>(from: &[f32], to: &mut [E]) {
+    for (to, &x) in to.iter_mut().zip(from) {
+        *to = E::from_f32(x);
+    }
+}
+
+/// A KV cache over the caller's storage, its K and V stored as `E`.
 #[derive(Debug)]
-pub(crate) struct Cache<'c> {
+pub(crate) struct Cache<'c, E> {
     /// `KVH` blocks of `capacity × HD`.
-    pub(crate) keys: &'c mut [f32],
+    pub(crate) keys: &'c mut [E],
     /// As `keys`.
-    pub(crate) values: &'c mut [f32],
+    pub(crate) values: &'c mut [E],
     pub(crate) capacity: usize,
     pub(crate) len: usize,
     pub(crate) next_position: usize,
     pub(crate) mode: CacheMode,
 }
 
-impl Cache<'_> {
-    /// Whether `len` and `next_position` can be a state of this cache:
-    /// a fixed cache holds every token since its start, a sliding one the
-    /// last `capacity`.
-    pub(crate) fn consistent(capacity: usize, len: usize, next_position: usize, mode: u32) -> Option<CacheMode> {
-        let mode = match mode {
-            m if m == SdpaCacheMode::Fixed as u32 => CacheMode::Fixed,
-            m if m == SdpaCacheMode::Sliding as u32 => CacheMode::Sliding,
-            _ => return None,
-        };
-        let ok = match mode {
-            CacheMode::Fixed => len == next_position && len <= capacity,
-            _ => len == next_position.min(capacity),
-        };
-        ok.then_some(mode)
-    }
+/// The mode of a cache whose `len` and `next_position` can be a state of a
+/// cache in `mode` (an `SdpaCacheMode` value): a fixed cache holds every
+/// token since its start, a sliding one the last `capacity`. `None` for an
+/// unknown mode or an impossible state.
+pub(crate) fn cache_mode(capacity: usize, len: usize, next_position: usize, mode: u32) -> Option<CacheMode> {
+    let mode = match mode {
+        m if m == SdpaCacheMode::Fixed as u32 => CacheMode::Fixed,
+        m if m == SdpaCacheMode::Sliding as u32 => CacheMode::Sliding,
+        _ => return None,
+    };
+    let ok = match mode {
+        CacheMode::Fixed => len == next_position && len <= capacity,
+        _ => len == next_position.min(capacity),
+    };
+    ok.then_some(mode)
 }
 
 impl<'w> Layer<'w> {
@@ -306,11 +314,11 @@ impl<'w> Layer<'w> {
     /// appends its K and V to `cache`, attends to the cached tokens, writes
     /// `out` (`D` values) and returns the position. `CacheFull` (before
     /// anything is written) when a fixed cache is full.
-    pub(crate) fn decode(
+    pub(crate) fn decode<E: KvElement>(
         &self,
         x: &[f32],
         out: &mut [f32],
-        cache: &mut Cache<'_>,
+        cache: &mut Cache<'_, E>,
         scratch: &mut [f32],
     ) -> Result<usize, SdpaStatus> {
         let Spec { d, kvh, hd, .. } = self.spec;
@@ -324,58 +332,69 @@ impl<'w> Layer<'w> {
         let (merged, rest) = prefix(rest, d)?;
         let (bias, _) = prefix(rest, cap)?;
         let block = mul(cap, hd)?; // one kv head's CAP × HD block
+        let rope = match self.spec.positions {
+            Positions::Rope(rope) => Some(rope),
+            _ => None,
+        };
 
         linear(x, self.wq, self.bq, q, d);
-        for g in 0..kvh {
-            let bk = match self.bk {
-                Some(b) => Some(row(b, g, hd)?),
-                None => None,
-            };
-            let bv = match self.bv {
-                Some(b) => Some(row(b, g, hd)?),
-                None => None,
-            };
-            let k = row_mut(row_mut(cache.keys, g, block)?, slot, hd)?;
-            linear(x, row(self.wk, g, hd * d)?, bk, k, d);
-            let v = row_mut(row_mut(cache.values, g, block)?, slot, hd)?;
-            linear(x, row(self.wv, g, hd * d)?, bv, v, d);
-        }
-        if let Positions::Rope(rope) = self.spec.positions {
+        if let Some(rope) = rope {
             for h in 0..self.spec.qh {
                 rope.rotate(position, row_mut(q, h, hd)?);
             }
-            for g in 0..kvh {
-                rope.rotate(position, row_mut(row_mut(cache.keys, g, block)?, slot, hd)?);
+        }
+        // Each new K and V row is computed in f32 in `merged` (not yet in
+        // use), K rotated there, then stored as `E`.
+        let fresh = row_mut(merged, 0, hd)?;
+        for g in 0..kvh {
+            let (bk, bv) = (self.bk.map(|b| row(b, g, hd)).transpose()?, self.bv.map(|b| row(b, g, hd)).transpose()?);
+            linear(x, row(self.wk, g, hd * d)?, bk, fresh, d);
+            if let Some(rope) = rope {
+                rope.rotate(position, fresh);
             }
+            store(fresh, row_mut(row_mut(cache.keys, g, block)?, slot, hd)?);
+            linear(x, row(self.wv, g, hd * d)?, bv, fresh, d);
+            store(fresh, row_mut(row_mut(cache.values, g, block)?, slot, hd)?);
         }
         cache.len = cache.len.saturating_add(1).min(cap);
         cache.next_position = position.saturating_add(1);
 
         let len = cache.len;
         let wrapped = cache.next_position > cap;
-        let shape = Shape { queries: 1, keys: len, head_dim: hd, value_dim: hd };
+        let shape = HeadShape { batch: 1, q_heads: 1, kv_heads: 1, queries: 1, keys: len, head_dim: hd, value_dim: hd };
+        let (one, keys_of) = (Strides::bhsd(1, 1, hd), Strides::bhsd(1, len, hd));
         for h in 0..self.spec.qh {
             let g = h.checked_div(self.spec.group).ok_or(SdpaStatus::UnsupportedShape)?;
             let (keys, values) = (row(cache.keys, g, block)?, row(cache.values, g, block)?);
             let (keys, values) = (row(keys, 0, mul(len, hd)?)?, row(values, 0, mul(len, hd)?)?);
-            let mut options = RuntimeOptions::new().alignment(Alignment::BottomRight);
+            let mut options = RuntimeHeadOptions::new().alignment(Alignment::BottomRight);
             if let Some(scale) = self.spec.scale {
                 options = options.scale(scale);
             }
-            if let Some(slope) = self.spec.alibi(h) {
-                if wrapped {
+            let slope = self.spec.alibi(h);
+            match (&slope, wrapped) {
+                (Some(slope), true) => {
                     // Ring order: the distance of each slot back from the newest token.
                     for (s, b) in bias.iter_mut().enumerate() {
                         let back = (slot + cap - s).checked_rem(cap).unwrap_or(0);
                         *b = -(slope * back as f32);
                     }
-                    options = options.bias(Bias::PerKey(bias.get(..len).unwrap_or_default()));
-                } else {
-                    // Slot j holds position j and the query sits on the last key.
-                    options = options.alibi(slope);
+                    options = options.bias(Bias::PerKey(bias.get(..len).unwrap_or_default()), Broadcast::Shared);
                 }
+                // Slot j holds position j and the query sits on the last key.
+                (Some(slope), false) => options = options.alibi_slopes(core::slice::from_ref(slope)),
+                (None, _) => {}
             }
-            runtime::attention(shape, row(q, h, hd)?, keys, values, row_mut(merged, h, hd)?, &options)?;
+            let (q, keys, values) =
+                (View::new(row(q, h, hd)?, one), View::new(keys, keys_of), View::new(values, keys_of));
+            multihead::runtime::attention(
+                shape,
+                q,
+                keys,
+                values,
+                ViewMut::new(row_mut(merged, h, hd)?, one),
+                &options,
+            )?;
         }
         linear(merged, self.wo, self.bo, out, d);
         Ok(position)

@@ -11,9 +11,11 @@
 //!   without copying.
 //! - Kernels ([`ffi::kernels`]): `sdpa_dot`, `sdpa_dot_rows`, `sdpa_softmax`.
 //! - The self-attention layer ([`ffi::layer`]): `sdpa_layer_forward` over a
-//!   sequence, `sdpa_layer_decode` for one token against an [`SdpaKvCache`],
-//!   with every dimension chosen at run time (the module `layer` restates
-//!   `sdpa::layer::SelfAttention`'s steps over runtime sizes).
+//!   sequence, `sdpa_layer_decode` for one token against an [`SdpaKvCache`]
+//!   (`sdpa_layer_decode_kv16` against an [`SdpaKvCache16`], K and V in
+//!   binary16 or bfloat16), with every dimension chosen at run time (the
+//!   module `layer` restates `sdpa::layer::SelfAttention`'s steps over
+//!   runtime sizes).
 //!
 //! Every function returns an [`SdpaStatus`]. Bad input (null or misaligned
 //! pointers, zero or overflowing dimensions, an output overlapping an input,

@@ -58,7 +58,7 @@ pub enum SdpaStatus {
     /// An `SdpaKvCache` that `sdpa_kv_cache_init` did not set up for this
     /// layer, or whose fields were changed: head count or dimension unlike
     /// the layer's, unknown mode, `len` inconsistent with `next_position`
-    /// and `capacity`, or NULL storage.
+    /// and `capacity`, NULL storage, or (`SdpaKvCache16`) an unknown `kv_type`.
     CacheInvalid = 12,
     /// A tensor view's `dim` stride is not 1 (for rows of more than one
     /// float), or its `token` stride is smaller than its row width, so rows

@@ -248,6 +248,41 @@ pub struct SdpaKvCache {
     pub mode: u32,
 }
 
+/// `SdpaKvCache` with K and V stored in 16 bits, binary16 or bfloat16 as
+/// `kv_type` says (an `SdpaKvType` value): half the bytes, for
+/// `sdpa_layer_decode_kv16`. `sdpa_kv_cache16_init` sets every field; the
+/// same rules as `SdpaKvCache` apply. Each new K (after RoPE) and V value is
+/// rounded to the storage type once, when it is stored.
+///
+/// ```c
+/// static uint16_t storage[SDPA_KV_CACHE_FLOATS(2, 128, 16)]; // the same count, in 16-bit elements
+/// static SdpaKvCache16 cache;
+/// sdpa_kv_cache16_init(&cache, &layer, storage, sizeof storage / sizeof storage[0], 128,
+///                      SDPA_CACHE_MODE_FIXED, SDPA_KV_TYPE_F16);
+/// ```
+#[repr(C)]
+#[derive(Clone, Copy, Debug)]
+pub struct SdpaKvCache16 {
+    /// Keys: `kv_heads` blocks of `capacity x head_dim` 16-bit values.
+    pub keys: *mut u16,
+    /// Values, laid out as `keys`.
+    pub values: *mut u16,
+    /// Tokens the cache holds at most.
+    pub capacity: usize,
+    /// The layer's `kv_heads`.
+    pub kv_heads: usize,
+    /// The layer's `head_dim`.
+    pub head_dim: usize,
+    /// Tokens held now (at most `capacity`).
+    pub len: usize,
+    /// The position the next token gets (tokens decoded since init or clear).
+    pub next_position: usize,
+    /// An `SdpaCacheMode` value.
+    pub mode: u32,
+    /// An `SdpaKvType` value: how `keys` and `values` are stored.
+    pub kv_type: u32,
+}
+
 /// Which batch entries and heads each block of a multi-head mask or bias
 /// serves (the values of `SdpaHeadOptions::mask_broadcast` and
 /// `bias_broadcast`; PyTorch's broadcasting of `attn_mask` over the batch

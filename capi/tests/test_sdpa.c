@@ -330,6 +330,94 @@ static void test_layer(void) {
 }
 
 /* ---------------------------------------------------------------------------
+ * A KV cache in 16 bits: the llama layer decoded on binary16 and bfloat16
+ * caches. Each stored value is the float cache's value rounded to nearest
+ * (checked exactly for bfloat16, within half an ulp for binary16), the
+ * outputs stay within the rounding's reach of the float decode, and the
+ * refusals of the 16-bit functions write nothing.
+ */
+static float from_f16(uint16_t h) {
+    uint32_t sign = (uint32_t)(h >> 15) << 31, exp = (h >> 10) & 0x1f, man = h & 0x3ff;
+    float mag;
+    if (exp == 0x1f) return man ? NAN : (sign ? -INFINITY : INFINITY);
+    mag = exp ? ldexpf((float)(man | 0x400), (int)exp - 25) : ldexpf((float)man, -24);
+    return sign ? -mag : mag;
+}
+
+static uint16_t to_bf16(float x) { /* round to nearest even; the test's values are finite */
+    uint32_t b;
+    memcpy(&b, &x, sizeof b);
+    return (uint16_t)((b + 0x7fff + ((b >> 16) & 1)) >> 16);
+}
+
+static void test_layer_decode_kv16(void) {
+    const SdpaLayer llama = { .d_model = LLAMA_GQA_D, .q_heads = LLAMA_GQA_QH, .kv_heads = LLAMA_GQA_KVH,
+                              .head_dim = LLAMA_GQA_HD, .weights = LLAMA_GQA_PACKED,
+                              .weights_len = COUNT(LLAMA_GQA_PACKED), .positions = SDPA_POSITIONS_ROPE_HALF_SPLIT };
+    enum { N = SDPA_KV_CACHE_FLOATS(LLAMA_GQA_KVH, LLAMA_GQA_T, LLAMA_GQA_HD) };
+    static float storage[N];
+    static uint16_t storage16[2][N];
+    static float y32[LLAMA_GQA_T * LLAMA_GQA_D], y16[LLAMA_GQA_T * LLAMA_GQA_D];
+    const size_t len = SDPA_DECODE_SCRATCH_FLOATS(LLAMA_GQA_D, LLAMA_GQA_T);
+    SdpaKvCache cache;
+    EXPECT(sdpa_kv_cache_init(&cache, &llama, storage, N, LLAMA_GQA_T, SDPA_CACHE_MODE_FIXED), SDPA_STATUS_OK);
+    for (size_t t = 0; t < LLAMA_GQA_T; t++)
+        EXPECT(sdpa_layer_decode(&llama, LLAMA_GQA_X + t * LLAMA_GQA_D, y32 + t * LLAMA_GQA_D, &cache, scratch,
+                                 len, NULL),
+               SDPA_STATUS_OK);
+    const uint32_t types[2] = { SDPA_KV_TYPE_F16, SDPA_KV_TYPE_BF16 };
+    for (size_t k = 0; k < 2; k++) {
+        SdpaKvCache16 c16;
+        EXPECT(sdpa_kv_cache16_init(&c16, &llama, storage16[k], N, LLAMA_GQA_T, SDPA_CACHE_MODE_FIXED, types[k]),
+               SDPA_STATUS_OK);
+        for (size_t t = 0; t < LLAMA_GQA_T; t++) {
+            size_t position = 99;
+            EXPECT(sdpa_layer_decode_kv16(&llama, LLAMA_GQA_X + t * LLAMA_GQA_D, y16 + t * LLAMA_GQA_D, &c16,
+                                          scratch, len, &position),
+                   SDPA_STATUS_OK);
+            CHECK(position == t && c16.len == t + 1, "16-bit decode: position %zu, len %zu", position, c16.len);
+        }
+        int rounded = 1;
+        for (size_t i = 0; i < N; i++) {
+            if (k == 1) {
+                rounded &= storage16[k][i] == to_bf16(storage[i]);
+            } else {
+                double x = storage[i], e = fabs((double)from_f16(storage16[k][i]) - x);
+                rounded &= e <= ldexp(fabs(x), -11) || e <= ldexp(1.0, -25);
+            }
+        }
+        CHECK(rounded, "%s cache: a stored value is not the float value rounded", k ? "bfloat16" : "binary16");
+        double apart = 0.0, peak = 0.0;
+        for (size_t i = 0; i < COUNT(y16); i++) {
+            double d = fabs((double)y16[i] - (double)y32[i]);
+            if (!(d <= apart)) apart = d;
+            if (fabs((double)y32[i]) > peak) peak = fabs((double)y32[i]);
+        }
+        CHECK(apart > 0.0 && apart < peak, "%s decode vs float decode: %g", k ? "bfloat16" : "binary16", apart);
+        printf("layer llama_gqa decode on a %s cache: max |out - float cache| = %.2e (max |out| %.2f)\n",
+               k ? "bfloat16" : "binary16", apart, peak);
+        float z[LLAMA_GQA_D];
+        fill(z, COUNT(z), SENTINEL);
+        EXPECT(sdpa_layer_decode_kv16(&llama, LLAMA_GQA_X, z, &c16, scratch, len, NULL), SDPA_STATUS_CACHE_FULL);
+        c16.kv_type = 0;
+        EXPECT(sdpa_kv_cache16_clear(&c16), SDPA_STATUS_OK);
+        EXPECT(sdpa_layer_decode_kv16(&llama, LLAMA_GQA_X, z, &c16, scratch, len, NULL),
+               SDPA_STATUS_CACHE_INVALID);
+        CHECK(untouched(z, COUNT(z)) && c16.len == 0, "a refused 16-bit decode step wrote");
+    }
+    SdpaKvCache16 c16;
+    EXPECT(sdpa_kv_cache16_init(&c16, &llama, storage16[0], N, LLAMA_GQA_T, SDPA_CACHE_MODE_FIXED, 0),
+           SDPA_STATUS_INVALID_OPTION);
+    EXPECT(sdpa_kv_cache16_init(&c16, &llama, storage16[0], N, LLAMA_GQA_T, SDPA_CACHE_MODE_FIXED, 3),
+           SDPA_STATUS_INVALID_OPTION);
+    EXPECT(sdpa_kv_cache16_init(&c16, &llama, storage16[0], N - 1, LLAMA_GQA_T, SDPA_CACHE_MODE_FIXED,
+                                SDPA_KV_TYPE_F16),
+           SDPA_STATUS_BAD_LENGTH);
+    EXPECT(sdpa_kv_cache16_init(&c16, &llama, NULL, N, LLAMA_GQA_T, SDPA_CACHE_MODE_FIXED, SDPA_KV_TYPE_F16),
+           SDPA_STATUS_NULL_POINTER);
+}
+
+/* ---------------------------------------------------------------------------
  * Every status code: what each function refuses, and that it wrote nothing.
  */
 static void test_errors(void) {
@@ -683,6 +771,7 @@ int main(void) {
     test_masked();
     test_kernels();
     test_layer();
+    test_layer_decode_kv16();
     test_multihead();
     test_multihead_kv16();
     test_errors();

@@ -1,14 +1,15 @@
 //! The self-attention layer: sizes, forward, KV cache, decode step.
 //!
 //! Every dimension is a runtime value (`SdpaLayer`), so one library serves
-//! any model; see [`crate::layer`] for why this is not the const-generic
+//! any model; see the crate's `layer` module for why this is not the const-generic
 //! `sdpa::layer::SelfAttention` and how it is kept equal to it.
 
 use super::{bools, in_place, input, non_null, optional, output, read, region};
 use crate::check::{self, mul, non_zero};
-use crate::layer::{Cache, Layer, Sequence, Spec};
+use crate::layer::{Cache, Layer, Sequence, Spec, cache_mode};
 use crate::status::status;
-use crate::{SdpaCacheMode, SdpaKvCache, SdpaLayer, SdpaLayerMask, SdpaStatus};
+use crate::{SdpaCacheMode, SdpaKvCache, SdpaKvCache16, SdpaKvType, SdpaLayer, SdpaLayerMask, SdpaStatus};
+use sdpa::{Bf16, F16, KvElement};
 
 /// The layer struct at `p`, checked: `NullPointer`, `Misaligned`, or the
 /// errors of its fields.
@@ -109,8 +110,9 @@ pub unsafe extern "C" fn sdpa_decode_scratch_len(
     status(unsafe { size_query(layer, &[capacity], len, |spec| spec.decode_scratch_len(capacity)) })
 }
 
-/// `*len` = the floats of a KV cache's storage for `capacity` tokens:
-/// `2*kv_heads*capacity*head_dim` (`SDPA_KV_CACHE_FLOATS`).
+/// `*len` = the elements of a KV cache's storage for `capacity` tokens:
+/// `2*kv_heads*capacity*head_dim` (`SDPA_KV_CACHE_FLOATS`), floats for an
+/// `SdpaKvCache`, 16-bit values for an `SdpaKvCache16`.
 ///
 /// Returns as `sdpa_layer_weights_len` (`capacity == 0` is `ZERO_DIMENSION`).
 ///
@@ -256,41 +258,118 @@ pub unsafe extern "C" fn sdpa_kv_cache_init(
     capacity: usize,
     mode: u32,
 ) -> SdpaStatus {
-    status((|| {
-        non_null(&[cache.cast_const().cast(), layer.cast(), storage.cast_const().cast()])?;
-        // SAFETY: the caller's contract.
-        let (_, spec) = unsafe { layer_spec(layer) }?;
-        if Cache::consistent(1, 0, 0, mode).is_none() {
-            return Err(SdpaStatus::InvalidOption);
-        }
-        non_zero(&[capacity])?;
-        let (half, total) = (spec.cache_half_len(capacity)?, spec.cache_len(capacity)?);
-        if storage_len < total {
-            return Err(SdpaStatus::BadLength);
-        }
-        let outputs = [region(storage.cast_const(), total)?, region(cache.cast_const(), 1)?];
-        check::disjoint(&outputs, &[region(layer, 1)?])?;
-        // SAFETY: the storage region is checked and valid for `total` writes
-        // (the caller's contract); zero-filling through the raw pointer
-        // makes it initialized floats for later decode steps.
-        unsafe { storage.write_bytes(0, total) };
-        let values = storage.wrapping_add(half); // inside the checked storage region
-        let fresh = SdpaKvCache {
-            keys: storage,
-            values,
-            capacity,
-            kv_heads: spec.kvh,
-            head_dim: spec.hd,
-            len: 0,
-            next_position: 0,
-            mode,
-        };
-        // SAFETY: `cache` is non-NULL, aligned (`region`), valid for one
-        // write (the caller's contract) and overlaps neither the storage
-        // nor the layer (checked above).
-        unsafe { cache.write(fresh) };
-        Ok(())
-    })())
+    let fresh = |f: Fields<f32>| {
+        let Fields { keys, values, capacity, kv_heads, head_dim, len, next_position, mode } = f;
+        SdpaKvCache { keys, values, capacity, kv_heads, head_dim, len, next_position, mode }
+    };
+    // SAFETY: this function's contract is `init`'s.
+    status(unsafe { init(cache, layer, storage, storage_len, (capacity, mode), fresh) })
+}
+
+/// `sdpa_kv_cache_init` for a cache whose K and V are stored in 16 bits,
+/// binary16 or bfloat16 as `kv_type` says (an `SdpaKvType` value; any other
+/// is `INVALID_OPTION`). `storage` holds at least
+/// `sdpa_kv_cache_storage_len(layer, capacity)` 16-bit elements. Returns as
+/// `sdpa_kv_cache_init`.
+///
+/// ```c
+/// static uint16_t storage[SDPA_KV_CACHE_FLOATS(2, 128, 16)];
+/// static SdpaKvCache16 cache;
+/// SdpaStatus s = sdpa_kv_cache16_init(&cache, &layer, storage, sizeof storage / sizeof storage[0],
+///                                     128, SDPA_CACHE_MODE_SLIDING, SDPA_KV_TYPE_BF16);
+/// ```
+///
+/// # Safety
+/// As `sdpa_kv_cache_init`, with `storage` valid for `storage_len` 16-bit
+/// writes and `cache` for one `SdpaKvCache16` write.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn sdpa_kv_cache16_init(
+    cache: *mut SdpaKvCache16,
+    layer: *const SdpaLayer,
+    storage: *mut u16,
+    storage_len: usize,
+    capacity: usize,
+    mode: u32,
+    kv_type: u32,
+) -> SdpaStatus {
+    if kv_element(kv_type).is_none() {
+        return SdpaStatus::InvalidOption;
+    }
+    let fresh = |f: Fields<u16>| {
+        let Fields { keys, values, capacity, kv_heads, head_dim, len, next_position, mode } = f;
+        SdpaKvCache16 { keys, values, capacity, kv_heads, head_dim, len, next_position, mode, kv_type }
+    };
+    // SAFETY: this function's contract is `init`'s.
+    status(unsafe { init(cache, layer, storage, storage_len, (capacity, mode), fresh) })
+}
+
+/// The fields the two cache structs share, K and V stored as `T`.
+#[derive(Clone, Copy)]
+struct Fields<T> {
+    keys: *mut T,
+    values: *mut T,
+    capacity: usize,
+    kv_heads: usize,
+    head_dim: usize,
+    len: usize,
+    next_position: usize,
+    mode: u32,
+}
+
+/// The storage types of `SdpaKvType`.
+#[derive(Clone, Copy)]
+enum Kv16 {
+    F16,
+    Bf16,
+}
+
+/// The storage type `kv_type` names, if any.
+fn kv_element(kv_type: u32) -> Option<Kv16> {
+    match kv_type {
+        t if t == SdpaKvType::F16 as u32 => Some(Kv16::F16),
+        t if t == SdpaKvType::Bf16 as u32 => Some(Kv16::Bf16),
+        _ => None,
+    }
+}
+
+/// Checks, zero-fills `storage` and writes the empty cache `fresh(fields)`
+/// to `cache`: `sdpa_kv_cache_init` for storage of `T`.
+///
+/// # Safety
+/// `sdpa_kv_cache_init`'s contract, with `storage` of `T` and `cache` of `C`.
+unsafe fn init<T, C>(
+    cache: *mut C,
+    layer: *const SdpaLayer,
+    storage: *mut T,
+    storage_len: usize,
+    (capacity, mode): (usize, u32),
+    fresh: impl FnOnce(Fields<T>) -> C,
+) -> Result<(), SdpaStatus> {
+    non_null(&[cache.cast_const().cast(), layer.cast(), storage.cast_const().cast()])?;
+    // SAFETY: the caller's contract.
+    let (_, spec) = unsafe { layer_spec(layer) }?;
+    if cache_mode(1, 0, 0, mode).is_none() {
+        return Err(SdpaStatus::InvalidOption);
+    }
+    non_zero(&[capacity])?;
+    let (half, total) = (spec.cache_half_len(capacity)?, spec.cache_len(capacity)?);
+    if storage_len < total {
+        return Err(SdpaStatus::BadLength);
+    }
+    let outputs = [region(storage.cast_const(), total)?, region(cache.cast_const(), 1)?];
+    check::disjoint(&outputs, &[region(layer, 1)?])?;
+    // SAFETY: the storage region is checked and valid for `total` writes
+    // (the caller's contract); zero-filling through the raw pointer makes it
+    // initialized values (+0 in every storage type) for later decode steps.
+    unsafe { storage.write_bytes(0, total) };
+    let values = storage.wrapping_add(half); // inside the checked storage region
+    let (kv_heads, head_dim) = (spec.kvh, spec.hd);
+    let fields = Fields { keys: storage, values, capacity, kv_heads, head_dim, len: 0, next_position: 0, mode };
+    // SAFETY: `cache` is non-NULL, aligned (`region`), valid for one write
+    // (the caller's contract) and overlaps neither the storage nor the
+    // layer (checked above).
+    unsafe { cache.write(fresh(fields)) };
+    Ok(())
 }
 
 /// Forgets every token of `cache` (the next one gets position 0), keeping
@@ -307,13 +386,82 @@ pub unsafe extern "C" fn sdpa_kv_cache_init(
 /// `cache` points to an initialized `SdpaKvCache`.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn sdpa_kv_cache_clear(cache: *mut SdpaKvCache) -> SdpaStatus {
-    status((|| {
-        // SAFETY: the caller's contract.
-        let c = unsafe { read(cache.cast_const()) }?.ok_or(SdpaStatus::NullPointer)?;
-        // SAFETY: non-NULL and aligned (read above), valid for writes.
-        unsafe { cache.write(SdpaKvCache { len: 0, next_position: 0, ..c }) };
-        Ok(())
-    })())
+    // SAFETY: the caller's contract.
+    status(unsafe { clear(cache) })
+}
+
+/// `sdpa_kv_cache_clear` for an `SdpaKvCache16`.
+///
+/// ```c
+/// sdpa_kv_cache16_clear(&cache);
+/// ```
+///
+/// # Safety
+/// `cache` points to an initialized `SdpaKvCache16`.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn sdpa_kv_cache16_clear(cache: *mut SdpaKvCache16) -> SdpaStatus {
+    // SAFETY: the caller's contract.
+    status(unsafe { clear(cache) })
+}
+
+/// Empties the cache struct at `cache`.
+///
+/// # Safety
+/// A non-NULL `cache` points to an initialized `C`.
+unsafe fn clear<C: CacheStruct>(cache: *mut C) -> Result<(), SdpaStatus> {
+    // SAFETY: the caller's contract.
+    let c = unsafe { read(cache.cast_const()) }?.ok_or(SdpaStatus::NullPointer)?;
+    // SAFETY: non-NULL and aligned (read above), valid for writes.
+    unsafe { cache.write(c.advanced(0, 0)) };
+    Ok(())
+}
+
+/// The two cache structs, as `decode` and `clear` use them.
+trait CacheStruct: Copy {
+    /// Its storage and state, `None` for an unknown storage type.
+    fn storage(&self) -> Option<Storage>;
+    /// The struct with `len` and `next_position` replaced.
+    fn advanced(self, len: usize, next_position: usize) -> Self;
+}
+
+/// A cache's fields with its storage type.
+enum Storage {
+    F32(Fields<f32>),
+    F16(Fields<F16>),
+    Bf16(Fields<Bf16>),
+}
+
+impl CacheStruct for SdpaKvCache {
+    fn storage(&self) -> Option<Storage> {
+        let SdpaKvCache { keys, values, capacity, kv_heads, head_dim, len, next_position, mode } = *self;
+        Some(Storage::F32(Fields { keys, values, capacity, kv_heads, head_dim, len, next_position, mode }))
+    }
+    fn advanced(self, len: usize, next_position: usize) -> Self {
+        SdpaKvCache { len, next_position, ..self }
+    }
+}
+
+impl CacheStruct for SdpaKvCache16 {
+    fn storage(&self) -> Option<Storage> {
+        let SdpaKvCache16 { keys, values, capacity, kv_heads, head_dim, len, next_position, mode, kv_type } = *self;
+        let fields = Fields { keys, values, capacity, kv_heads, head_dim, len, next_position, mode };
+        // F16 and Bf16 are `#[repr(transparent)]` u16s: the same pointers.
+        Some(match kv_element(kv_type)? {
+            Kv16::F16 => Storage::F16(fields.cast()),
+            Kv16::Bf16 => Storage::Bf16(fields.cast()),
+        })
+    }
+    fn advanced(self, len: usize, next_position: usize) -> Self {
+        SdpaKvCache16 { len, next_position, ..self }
+    }
+}
+
+impl Fields<u16> {
+    /// The same storage read as `E`, a 16-bit element.
+    fn cast<E>(self) -> Fields<E> {
+        let Fields { keys, values, capacity, kv_heads, head_dim, len, next_position, mode } = self;
+        Fields { keys: keys.cast(), values: values.cast(), capacity, kv_heads, head_dim, len, next_position, mode }
+    }
 }
 
 /// One decode step: the token `x` (`d_model` floats) at position
@@ -365,15 +513,46 @@ pub unsafe extern "C" fn sdpa_layer_decode(
     status(unsafe { decode(layer, x, out, cache, scratch, scratch_len, position) })
 }
 
-/// Checks everything, then runs `sdpa_layer_decode`.
+/// `sdpa_layer_decode` on a cache whose K and V are stored in 16 bits
+/// (`SdpaKvCache16`, set up by `sdpa_kv_cache16_init`): the new token's K
+/// (after RoPE) and V are rounded to the storage type as they are stored;
+/// the attention widens each cached value to `float` exactly. Compared with
+/// the `float` cache the output differs by the storage rounding only (the
+/// error bound of 16-bit K/V); the bytes read per step are halved.
+/// Returns as `sdpa_layer_decode` (`CACHE_INVALID` also for an unknown
+/// `kv_type`).
+///
+/// ```c
+/// SdpaStatus s = sdpa_layer_decode_kv16(&layer, x, y, &cache16, scratch, scratch_len, NULL);
+/// ```
 ///
 /// # Safety
-/// `sdpa_layer_decode`'s contract.
-unsafe fn decode(
+/// As `sdpa_layer_decode`, with `cache` an `SdpaKvCache16` set up by
+/// `sdpa_kv_cache16_init` whose storage is still valid.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn sdpa_layer_decode_kv16(
     layer: *const SdpaLayer,
     x: *const f32,
     out: *mut f32,
-    cache: *mut SdpaKvCache,
+    cache: *mut SdpaKvCache16,
+    scratch: *mut f32,
+    scratch_len: usize,
+    position: *mut usize,
+) -> SdpaStatus {
+    // SAFETY: this function's contract is `decode`'s.
+    status(unsafe { decode(layer, x, out, cache, scratch, scratch_len, position) })
+}
+
+/// Checks everything, then runs `sdpa_layer_decode` on the cache struct
+/// `cache` (either kind).
+///
+/// # Safety
+/// `sdpa_layer_decode`'s contract, with `cache` of `C`.
+unsafe fn decode<C: CacheStruct>(
+    layer: *const SdpaLayer,
+    x: *const f32,
+    out: *mut f32,
+    cache: *mut C,
     scratch: *mut f32,
     scratch_len: usize,
     position: *mut usize,
@@ -382,53 +561,87 @@ unsafe fn decode(
         [layer.cast(), x.cast(), out.cast_const().cast(), cache.cast_const().cast(), scratch.cast_const().cast()];
     non_null(&pointers)?;
     // SAFETY: the caller's contract for both structs.
-    let ((l, spec), c) = unsafe { (layer_spec(layer)?, read(cache.cast_const())?) };
+    let (layer_and_spec, c) = unsafe { (layer_spec(layer)?, read(cache.cast_const())?) };
     let c = c.ok_or(SdpaStatus::NullPointer)?;
-    non_null(&[l.weights.cast()])?;
-    let same_heads = c.kv_heads == spec.kvh && c.head_dim == spec.hd && c.capacity > 0;
-    let mode = Cache::consistent(c.capacity, c.len, c.next_position, c.mode);
-    let (true, Some(mode), false, false) = (same_heads, mode, c.keys.is_null(), c.values.is_null()) else {
-        return Err(SdpaStatus::CacheInvalid);
-    };
-    let half = spec.cache_half_len(c.capacity)?;
-    let (packed, needed) = (spec.packed_len()?, spec.decode_scratch_len(c.capacity)?);
-    if l.weights_len != packed || scratch_len < needed {
-        return Err(SdpaStatus::BadLength);
-    }
-    let inputs = [region(x, spec.d)?, region(l.weights, packed)?, region(layer, 1)?];
-    let outputs = [
-        region(out.cast_const(), spec.d)?,
-        region(scratch.cast_const(), needed)?,
-        region(c.keys.cast_const(), half)?,
-        region(c.values.cast_const(), half)?,
-        region(cache.cast_const(), 1)?,
-        optional((!position.is_null()).then_some((position.cast_const(), 1)))?,
-    ];
-    check::disjoint(&outputs, &inputs)?;
-    if c.mode == SdpaCacheMode::Fixed as u32 && c.len >= c.capacity {
-        return Err(SdpaStatus::CacheFull);
-    }
-
-    // SAFETY: the regions are checked; valid inputs by the caller's contract.
-    let (x, weights) = unsafe { (input(x, spec.d), input(l.weights, packed)) };
-    let layer = Layer::new(spec, weights)?;
-    // Every check has passed: from here on the call writes.
-    // SAFETY: the cache's storage regions are checked, overlap nothing else,
-    // and hold initialized floats (zero-filled by `sdpa_kv_cache_init`,
-    // then written by decode steps).
-    let (keys, values) = unsafe { (in_place(c.keys, half), in_place(c.values, half)) };
-    let mut view = Cache { keys, values, capacity: c.capacity, len: c.len, next_position: c.next_position, mode };
-    // SAFETY: checked regions, overlapping no input and each other.
-    let (out, scratch) = unsafe { (output(out, spec.d), output(scratch, needed)) };
-    let p = layer.decode(x, out, &mut view, scratch)?;
-    let updated = SdpaKvCache { len: view.len, next_position: view.next_position, ..c };
+    let step = Step { layer, layer_and_spec, x, out, cache: cache.cast_const().cast(), scratch, scratch_len, position };
+    // SAFETY: the caller's contract, for the storage the struct describes.
+    let (len, next_position, p) = unsafe {
+        match c.storage().ok_or(SdpaStatus::CacheInvalid)? {
+            Storage::F32(f) => step.run(f),
+            Storage::F16(f) => step.run(f),
+            Storage::Bf16(f) => step.run(f),
+        }
+    }?;
     // SAFETY: `cache` is non-NULL, aligned and valid for writes, and no
-    // slice alive now overlaps it (checked above).
-    unsafe { cache.write(updated) };
+    // slice alive now overlaps it (checked by `run`).
+    unsafe { cache.write(c.advanced(len, next_position)) };
     if !position.is_null() {
         // SAFETY: non-NULL, aligned (`region`), valid for one write, and
-        // overlapping nothing else.
+        // overlapping nothing else (checked by `run`).
         unsafe { position.write(p) };
     }
     Ok(())
+}
+
+/// The arguments of one decode step, the layer struct read and checked.
+struct Step {
+    layer: *const SdpaLayer,
+    layer_and_spec: (SdpaLayer, Spec),
+    x: *const f32,
+    out: *mut f32,
+    /// The cache struct (for the overlap checks).
+    cache: *const u8,
+    scratch: *mut f32,
+    scratch_len: usize,
+    position: *mut usize,
+}
+
+impl Step {
+    /// Checks the cache `c` and every buffer against the layer, then runs
+    /// the step; returns the cache's new `len` and `next_position` and the
+    /// token's position.
+    ///
+    /// # Safety
+    /// `sdpa_layer_decode`'s contract, with the cache's storage of `E`.
+    unsafe fn run<E: KvElement>(self, c: Fields<E>) -> Result<(usize, usize, usize), SdpaStatus> {
+        let Step { layer, layer_and_spec: (l, spec), x, out, cache, scratch, scratch_len, position } = self;
+        non_null(&[l.weights.cast()])?;
+        let same_heads = c.kv_heads == spec.kvh && c.head_dim == spec.hd && c.capacity > 0;
+        let mode = cache_mode(c.capacity, c.len, c.next_position, c.mode);
+        let (true, Some(mode), false, false) = (same_heads, mode, c.keys.is_null(), c.values.is_null()) else {
+            return Err(SdpaStatus::CacheInvalid);
+        };
+        let half = spec.cache_half_len(c.capacity)?;
+        let (packed, needed) = (spec.packed_len()?, spec.decode_scratch_len(c.capacity)?);
+        if l.weights_len != packed || scratch_len < needed {
+            return Err(SdpaStatus::BadLength);
+        }
+        let inputs = [region(x, spec.d)?, region(l.weights, packed)?, region(layer, 1)?];
+        let outputs = [
+            region(out.cast_const(), spec.d)?,
+            region(scratch.cast_const(), needed)?,
+            region(c.keys.cast_const(), half)?,
+            region(c.values.cast_const(), half)?,
+            region(cache, 1)?,
+            optional((!position.is_null()).then_some((position.cast_const(), 1)))?,
+        ];
+        check::disjoint(&outputs, &inputs)?;
+        if c.mode == SdpaCacheMode::Fixed as u32 && c.len >= c.capacity {
+            return Err(SdpaStatus::CacheFull);
+        }
+
+        // SAFETY: the regions are checked; valid inputs by the caller's contract.
+        let (x, weights) = unsafe { (input(x, spec.d), input(l.weights, packed)) };
+        let layer = Layer::new(spec, weights)?;
+        // Every check has passed: from here on the call writes.
+        // SAFETY: the cache's storage regions are checked, overlap nothing
+        // else, and hold initialized values (zero-filled by the init, then
+        // written by decode steps).
+        let (keys, values) = unsafe { (in_place(c.keys, half), in_place(c.values, half)) };
+        let mut view = Cache { keys, values, capacity: c.capacity, len: c.len, next_position: c.next_position, mode };
+        // SAFETY: checked regions, overlapping no input and each other.
+        let (out, scratch) = unsafe { (output(out, spec.d), output(scratch, needed)) };
+        let p = layer.decode(x, out, &mut view, scratch)?;
+        Ok((view.len, view.next_position, p))
+    }
 }

@@ -92,12 +92,12 @@ unsafe fn output<'a>(p: *mut f32, len: usize) -> &'a mut [f32] {
     unsafe { core::slice::from_raw_parts_mut(p, len) }
 }
 
-/// The in-place slice of `len` initialized floats at `p` (read and written).
+/// The in-place slice of `len` initialized values at `p` (read and written).
 ///
 /// # Safety
 /// `region(p, len)` succeeded, `p` is valid for reads and writes of `len`
-/// initialized floats, and nothing else accesses them while the slice lives.
-unsafe fn in_place<'a>(p: *mut f32, len: usize) -> &'a mut [f32] {
+/// initialized values, and nothing else accesses them while the slice lives.
+unsafe fn in_place<'a, T>(p: *mut T, len: usize) -> &'a mut [T] {
     // SAFETY: non-NULL, aligned, at most `isize::MAX` bytes, no wrap
     // (`region`); valid, initialized and unaliased (the caller's contract).
     unsafe { core::slice::from_raw_parts_mut(p, len) }

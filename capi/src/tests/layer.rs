@@ -13,8 +13,8 @@ use crate::{
     SdpaPositions, SdpaStatus,
 };
 use core::ptr;
-use sdpa::Matrix;
 use sdpa::layer::{CacheMode, DecodeScratch, KvCache, LayerMask, Positions, Rope, Scratch, SelfAttention, Weights};
+use sdpa::{KvElement, Matrix};
 use std::boxed::Box;
 use std::vec;
 use std::vec::Vec;
@@ -114,13 +114,21 @@ fn rust_forward<const T: usize, const D: usize, const QH: usize, const KVH: usiz
     out.as_slice().to_vec()
 }
 
-/// The const layer's decode steps over the same data.
-fn rust_decode<const CAP: usize, const D: usize, const QH: usize, const KVH: usize, const HD: usize>(
+/// The const layer's decode steps over the same data, its cache storing K
+/// and V as `E`.
+pub(crate) fn rust_decode<
+    const CAP: usize,
+    E: KvElement,
+    const D: usize,
+    const QH: usize,
+    const KVH: usize,
+    const HD: usize,
+>(
     layer: &SelfAttention<'_, D, QH, KVH, HD>,
     x: &[f32],
     mode: CacheMode,
 ) -> Vec<f32> {
-    let mut cache = Box::new(KvCache::<CAP, KVH, HD>::with_mode(mode));
+    let mut cache = Box::new(KvCache::<CAP, KVH, HD, E>::with_mode(mode));
     let mut scratch = DecodeScratch::<D, CAP>::new();
     let mut rows = Vec::new();
     for token in x.chunks_exact(D) {
@@ -132,7 +140,7 @@ fn rust_decode<const CAP: usize, const D: usize, const QH: usize, const KVH: usi
 }
 
 /// Asserts `ours` equals `rust` bit for bit and is within tolerance of `want`.
-fn check(name: &str, ours: &[f32], rust: &[f32], want: &[f64]) {
+pub(crate) fn check(name: &str, ours: &[f32], rust: &[f32], want: &[f64]) {
     assert_eq!(ours, rust, "{name}: the C layer differs from sdpa::layer");
     let (err, tol) = (max_err(ours, want), tolerance(want));
     assert!(err <= tol, "{name}: error {err:e} > {tol:e}");
@@ -170,7 +178,7 @@ fn llama_gqa_rope_half_split() {
     let causal = SdpaLayerMask { flags: SDPA_FLAG_CAUSAL, window_left: 0, window_right: 0, padding: ptr::null() };
     let want = rust_forward(&rust, &c::X, &LayerMask::<{ c::T }>::causal());
     check("llama_gqa forward", &c_forward(&layer, &c::X, c::T, Some(&causal)), &want, &c::OUT);
-    let want = rust_decode::<{ c::T }, _, _, _, _>(&rust, &c::X, CacheMode::Fixed);
+    let want = rust_decode::<{ c::T }, f32, _, _, _, _>(&rust, &c::X, CacheMode::Fixed);
     check("llama_gqa decode", &c_decode(&layer, &c::X, c::T, SdpaCacheMode::Fixed), &want, &c::OUT);
 }
 
@@ -184,7 +192,7 @@ fn mqa_rope_interleaved_theta_100() {
     let causal = SdpaLayerMask { flags: SDPA_FLAG_CAUSAL, window_left: 0, window_right: 0, padding: ptr::null() };
     let want = rust_forward(&rust, &c::X, &LayerMask::<{ c::T }>::causal());
     check("mqa forward", &c_forward(&layer, &c::X, c::T, Some(&causal)), &want, &c::OUT);
-    let want = rust_decode::<16, _, _, _, _>(&rust, &c::X, CacheMode::Fixed);
+    let want = rust_decode::<16, f32, _, _, _, _>(&rust, &c::X, CacheMode::Fixed);
     check("mqa decode", &c_decode(&layer, &c::X, 16, SdpaCacheMode::Fixed), &want, &c::OUT);
 }
 
@@ -199,7 +207,7 @@ fn alibi_six_heads_with_biases_fixed_and_sliding_caches() {
     let want = rust_forward(&rust, &c::X, &LayerMask::<{ c::T }>::causal());
     check("alibi6 forward", &c_forward(&layer, &c::X, c::T, Some(&causal)), &want, &c::OUT);
     for (mode, c_mode) in [(CacheMode::Fixed, SdpaCacheMode::Fixed), (CacheMode::Sliding, SdpaCacheMode::Sliding)] {
-        let want = rust_decode::<{ c::T }, _, _, _, _>(&rust, &c::X, mode);
+        let want = rust_decode::<{ c::T }, f32, _, _, _, _>(&rust, &c::X, mode);
         check("alibi6 decode", &c_decode(&layer, &c::X, c::T, c_mode), &want, &c::OUT);
     }
 }
@@ -219,7 +227,7 @@ fn sliding_window_rope_with_a_rolling_cache_that_wraps() {
     };
     let want = rust_forward(&rust, &c::X, &LayerMask::<{ c::T }>::sliding_window(3));
     check("sliding forward", &c_forward(&layer, &c::X, c::T, Some(&window)), &want, &c::OUT);
-    let want = rust_decode::<3, _, _, _, _>(&rust, &c::X, CacheMode::Sliding);
+    let want = rust_decode::<3, f32, _, _, _, _>(&rust, &c::X, CacheMode::Sliding);
     check("sliding decode (capacity 3)", &c_decode(&layer, &c::X, 3, SdpaCacheMode::Sliding), &want, &c::OUT);
 }
 
@@ -238,7 +246,7 @@ fn sliding_window_alibi_with_a_rolling_cache_that_wraps() {
     };
     let want = rust_forward(&rust, &c::X, &LayerMask::<{ c::T }>::sliding_window(4));
     check("alibi_sliding forward", &c_forward(&layer, &c::X, c::T, Some(&window)), &want, &c::OUT);
-    let want = rust_decode::<4, _, _, _, _>(&rust, &c::X, CacheMode::Sliding);
+    let want = rust_decode::<4, f32, _, _, _, _>(&rust, &c::X, CacheMode::Sliding);
     check("alibi_sliding decode (capacity 4)", &c_decode(&layer, &c::X, 4, SdpaCacheMode::Sliding), &want, &c::OUT);
 }
 

@@ -11,6 +11,7 @@
 #![allow(clippy::undocumented_unsafe_blocks)] // every call below passes buffers of the documented sizes
 
 mod attention;
+mod decode16;
 mod errors;
 mod kernels;
 mod kv16;
