@@ -314,19 +314,17 @@ fn attend_with<'a, const L: usize, S: Simd<L>>(
             continue;
         }
         let inv = s.splat(1.0 / sum);
-        if S::REGISTERS >= 16 {
-            weigh_by_key(s, &scores, nk, v, row, inv);
-        } else {
-            weigh_by_column(s, &scores, nk, v, row, inv);
-        }
+        weigh(s, &scores, nk, v, row, inv);
     }
 }
 
-/// `row = inv · Σ_j w_j v_j` (`w_j` lane `j` of `weights`), key by key into
-/// accumulators for the whole row: on SIMD hosts, where they stay in
-/// registers. The same chains as [`weigh_by_column`], bit for bit.
+/// `row = inv · Σ_j w_j v_j` (`w_j` lane `j` of `weights`), each output
+/// vector one chain over the keys in order. On SIMD hosts key by key into
+/// accumulators for the whole row, which stay in registers; on the portable
+/// backend, where they would not fit, one output vector at a time. The same
+/// chains either way, bit for bit.
 #[inline(always)]
-fn weigh_by_key<'a, const L: usize, S: Simd<L>>(
+fn weigh<'a, const L: usize, S: Simd<L>>(
     s: S,
     weights: &[S::V; MAX_VECTORS],
     nk: usize,
@@ -334,6 +332,30 @@ fn weigh_by_key<'a, const L: usize, S: Simd<L>>(
     row: &mut [f32],
     inv: S::V,
 ) {
+    if S::REGISTERS < 16 {
+        let mut lanes = [[0.0; L]; MAX_VECTORS];
+        for (l, w) in lanes.iter_mut().zip(weights) {
+            *l = s.to_array(*w);
+        }
+        let weights = lanes.as_flattened().get(..nk).unwrap_or_default();
+        let (body, tail) = row.as_chunks_mut::<L>();
+        for (u, o) in body.iter_mut().enumerate() {
+            let at = u * L;
+            let acc = v.each().zip(weights).fold(s.zero(), |acc, (r, &w)| {
+                let x = r.get(at..).and_then(|r| r.first_chunk::<L>()).map_or(s.zero(), |x| s.load(x));
+                s.mul_add(s.splat(w), x, acc)
+            });
+            s.store(acc * inv, o);
+        }
+        if !tail.is_empty() {
+            let at = body.len() * L;
+            let acc = v.each().zip(weights).fold(s.zero(), |acc, (r, &w)| {
+                s.mul_add(s.splat(w), s.load_padded(r.get(at..).unwrap_or_default(), 0.0), acc)
+            });
+            s.store_partial(acc * inv, tail);
+        }
+        return;
+    }
     let mut acc = [s.zero(); MAX_VECTORS];
     for (first, w) in (0..nk).step_by(L).zip(weights) {
         for (j, &w) in (first..nk).zip(&s.to_array(*w)) {
@@ -357,40 +379,5 @@ fn weigh_by_key<'a, const L: usize, S: Simd<L>>(
         && let Some(a) = acc.get(body.len())
     {
         s.store_partial(*a * inv, tail);
-    }
-}
-
-/// `row = inv · Σ_j w_j v_j`, one output vector at a time, each one chain
-/// over the keys in its registers: on the portable backend, where the
-/// accumulators of a whole row would not fit.
-#[inline(always)]
-fn weigh_by_column<'a, const L: usize, S: Simd<L>>(
-    s: S,
-    weights: &[S::V; MAX_VECTORS],
-    nk: usize,
-    v: impl RowsOf<'a>,
-    row: &mut [f32],
-    inv: S::V,
-) {
-    let mut lanes = [[0.0; L]; MAX_VECTORS];
-    for (l, w) in lanes.iter_mut().zip(weights) {
-        *l = s.to_array(*w);
-    }
-    let weights = lanes.as_flattened().get(..nk).unwrap_or_default();
-    let (body, tail) = row.as_chunks_mut::<L>();
-    for (u, o) in body.iter_mut().enumerate() {
-        let at = u * L;
-        let acc = v.each().zip(weights).fold(s.zero(), |acc, (r, &w)| {
-            let x = r.get(at..).and_then(|r| r.first_chunk::<L>()).map_or(s.zero(), |x| s.load(x));
-            s.mul_add(s.splat(w), x, acc)
-        });
-        s.store(acc * inv, o);
-    }
-    if !tail.is_empty() {
-        let at = body.len() * L;
-        let acc = v.each().zip(weights).fold(s.zero(), |acc, (r, &w)| {
-            s.mul_add(s.splat(w), s.load_padded(r.get(at..).unwrap_or_default(), 0.0), acc)
-        });
-        s.store_partial(acc * inv, tail);
     }
 }
