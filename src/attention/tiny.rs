@@ -8,11 +8,11 @@
 //! of `L` keys: on SIMD hosts K is transposed once per call into a scratch
 //! sized by the dimensions (`D` rows of [`MAX`]), so it is one load; on the
 //! portable backend (Cortex-M, RISC-V: a vector is four FPU registers) it is
-//! read straight from the key rows, with no scratch and no copy; there, with
-//! runtime dimensions, each score is one dot product over a key row instead
-//! and each output vector one chain over the value rows, as the rows are
-//! walked in order (no per-element row arithmetic). Either way the
-//! arithmetic, and so every bit, is the same.
+//! read straight from the key rows, with no scratch and no copy. There each
+//! output vector is one chain over the value rows, and with runtime
+//! dimensions each score one dot product over a key row, the rows walked in
+//! order (no per-element row arithmetic). Either way the arithmetic, and so
+//! every bit, is the same.
 //!
 //! The const-generic API runs it specialised by its const dimensions
 //! ([`ConstDims`]: rows are arrays, every loop has a constant trip count and
