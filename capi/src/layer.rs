@@ -5,15 +5,17 @@
 //! This is the same composition over runtime sizes, built only from sdpa's
 //! slice kernels: [`sdpa::kernels::linear`] for the projections,
 //! [`sdpa::layer::Rope::rotate`], [`sdpa::layer::alibi_slope`] and
-//! [`sdpa::runtime`] attention per head, on the caller's buffers without
-//! copying. Each step calls the kernel the const layer calls, with the same
+//! attention per head ([`sdpa::runtime`] in a forward,
+//! [`sdpa::multihead::runtime`] in a decode step, whose cache may hold K and
+//! V in 16 bits), on the caller's buffers without copying. Each step calls the kernel the const layer calls, with the same
 //! operands in the same order, so the outputs are bit for bit the const
 //! layer's (the tests check this at every configuration of the layer's
 //! numpy vectors).
 //!
 //! Buffers: the scratch of a forward is `tokens · (2·D + 2·KVH·HD)` floats
 //! (query heads, key heads, value heads, merged heads); of a decode step
-//! `2·D + capacity`; a cache `2·KVH·capacity·HD`.
+//! `2·D + capacity`; a cache `2·KVH·capacity·HD` values (`f32`, or 16-bit
+//! for a cache of [`sdpa::F16`] or [`sdpa::Bf16`]).
 
 use crate::check::{add, mul, non_zero};
 use crate::types::{LAYER_FLAGS, LAYER_MASK_FLAGS};
