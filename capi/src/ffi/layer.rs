@@ -174,56 +174,41 @@ pub unsafe extern "C" fn sdpa_layer_forward(
     scratch: *mut f32,
     scratch_len: usize,
 ) -> SdpaStatus {
-    // SAFETY: this function's contract is `forward`'s.
-    status(unsafe { forward(layer, x, tokens, mask, out, scratch, scratch_len) })
-}
+    status((|| {
+        non_null(&[layer.cast(), x.cast(), out.cast_const().cast(), scratch.cast_const().cast()])?;
+        // SAFETY: the caller's contract for both structs.
+        let ((l, spec), m) = unsafe { (layer_spec(layer)?, read(mask)?) };
+        let (causal, window, padding) = Sequence::settings(m.as_ref())?;
+        non_null(&[l.weights.cast()])?;
+        non_zero(&[tokens])?;
+        let x_len = mul(tokens, spec.d)?;
+        let (packed, needed) = (spec.packed_len()?, spec.forward_scratch_len(tokens)?);
+        if l.weights_len != packed || scratch_len < needed {
+            return Err(SdpaStatus::BadLength);
+        }
+        let inputs = [
+            region(x, x_len)?,
+            region(l.weights, packed)?,
+            region(layer, 1)?,
+            optional((!mask.is_null()).then_some((mask, 1)))?,
+            optional(padding.map(|p| (p, tokens)))?,
+        ];
+        let outputs = [region(out.cast_const(), x_len)?, region(scratch.cast_const(), needed)?];
+        check::disjoint(&outputs, &inputs)?;
 
-/// Checks everything, then runs `sdpa_layer_forward`.
-///
-/// # Safety
-/// `sdpa_layer_forward`'s contract.
-unsafe fn forward(
-    layer: *const SdpaLayer,
-    x: *const f32,
-    tokens: usize,
-    mask: *const SdpaLayerMask,
-    out: *mut f32,
-    scratch: *mut f32,
-    scratch_len: usize,
-) -> Result<(), SdpaStatus> {
-    non_null(&[layer.cast(), x.cast(), out.cast_const().cast(), scratch.cast_const().cast()])?;
-    // SAFETY: the caller's contract for both structs.
-    let ((l, spec), m) = unsafe { (layer_spec(layer)?, read(mask)?) };
-    let (causal, window, padding) = Sequence::settings(m.as_ref())?;
-    non_null(&[l.weights.cast()])?;
-    non_zero(&[tokens])?;
-    let x_len = mul(tokens, spec.d)?;
-    let (packed, needed) = (spec.packed_len()?, spec.forward_scratch_len(tokens)?);
-    if l.weights_len != packed || scratch_len < needed {
-        return Err(SdpaStatus::BadLength);
-    }
-    let inputs = [
-        region(x, x_len)?,
-        region(l.weights, packed)?,
-        region(layer, 1)?,
-        optional((!mask.is_null()).then_some((mask, 1)))?,
-        optional(padding.map(|p| (p, tokens)))?,
-    ];
-    let outputs = [region(out.cast_const(), x_len)?, region(scratch.cast_const(), needed)?];
-    check::disjoint(&outputs, &inputs)?;
-
-    // SAFETY: the regions are checked; valid inputs by the caller's contract.
-    let (x, weights) = unsafe { (input(x, x_len), input(l.weights, packed)) };
-    let padding = match padding {
-        // SAFETY: as above; `bools` checks every byte.
-        Some(p) => Some(unsafe { bools(p, tokens) }?),
-        None => None,
-    };
-    let layer = Layer::new(spec, weights)?;
-    // Every check has passed: from here on the call writes.
-    // SAFETY: checked regions, overlapping no input and each other.
-    let (out, scratch) = unsafe { (output(out, x_len), output(scratch, needed)) };
-    layer.forward(x, tokens, &Sequence { causal, window, padding }, scratch, out)
+        // SAFETY: the regions are checked; valid inputs by the caller's contract.
+        let (x, weights) = unsafe { (input(x, x_len), input(l.weights, packed)) };
+        let padding = match padding {
+            // SAFETY: as above; `bools` checks every byte.
+            Some(p) => Some(unsafe { bools(p, tokens) }?),
+            None => None,
+        };
+        let layer = Layer::new(spec, weights)?;
+        // Every check has passed: from here on the call writes.
+        // SAFETY: checked regions, overlapping no input and each other.
+        let (out, scratch) = unsafe { (output(out, x_len), output(scratch, needed)) };
+        layer.forward(x, tokens, &Sequence { causal, window, padding }, scratch, out)
+    })())
 }
 
 /// Sets up `cache` for `layer` over `storage` (at least
