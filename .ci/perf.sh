@@ -16,8 +16,9 @@ cd "$(dirname "$0")/.."
     cargo clippy --all-targets --features rayon -- -D warnings
     cargo test --profile bench --lib  # the bench profile: shares the build of the step below
 
-    echo "--- benches compile"
+    echo "--- benches compile, dispatched code fully inlined (default flags)"
     cargo bench --no-run
+    bash ../scripts/check_inlined.sh $(for b in suite layer; do ls -t target/release/deps/"$b"-* | grep -v '\.d$' | head -1; done)
 
     echo "--- one pass of every benchmark (peers checked against sdpa first)"
     cargo bench --bench suite -- --test

@@ -95,7 +95,12 @@ fn attend_row<const L: usize, S: Simd<L>, E: KvElement>(
                     // A group whose rows do not all fit (which no caller
                     // passes) goes key by key too.
                     let whole_group = (g < whole).then(|| group_rows(span, g * L, k.stride)).flatten();
-                    let x = match whole_group.and_then(|rows| dot_group(s, plan.query, rows)) {
+                    // `match`, not `and_then`: no closure around the dot products.
+                    let dots = match whole_group {
+                        Some(rows) => dot_group(s, plan.query, rows),
+                        None => None,
+                    };
+                    let x = match dots {
                         Some(dots) => dots * s.splat(plan.scale),
                         None => score_keys(s, plan, &k, start + g * L, n - g * L),
                     };

@@ -196,23 +196,71 @@ fn engine<'a, const L: usize, S: Simd<L>>(
                 }
             }
         }
-        let key = |c: usize, v: usize| {
-            kt.get(c).and_then(|r| r.get(v * L..)).and_then(|r| r.first_chunk::<L>()).map_or(s.zero(), |x| s.load(x))
-        };
-        attend_with(s, sizes, problem, first_row, out, q, v, |query| scores_by_dim(s, query, (nk, d), scale, key));
+        // Closures as arguments, where they can be `#[inline(always)]`: one
+        // left out of line would run without the backend's target features.
+        attend_with(
+            s,
+            sizes,
+            problem,
+            first_row,
+            out,
+            q,
+            v,
+            #[inline(always)]
+            |query: &[f32]| {
+                scores_by_dim(
+                    s,
+                    query,
+                    (nk, d),
+                    scale,
+                    #[inline(always)]
+                    |c: usize, v: usize| {
+                        let lanes = kt.get(c).and_then(|r| r.get(v * L..)).and_then(|r| r.first_chunk::<L>());
+                        lanes.map_or(s.zero(), |x| s.load(x))
+                    },
+                )
+            },
+        );
     } else if by_key && !S::FUSED {
-        let scores = |query: &[f32]| scores_by_key(s, query.get(..d).unwrap_or(query), k.each().take(nk), scale);
-        attend_with(s, sizes, problem, first_row, out, q, v, scores);
+        attend_with(
+            s,
+            sizes,
+            problem,
+            first_row,
+            out,
+            q,
+            v,
+            #[inline(always)]
+            |query: &[f32]| scores_by_key(s, query.get(..d).unwrap_or(query), k.each().take(nk), scale),
+        );
     } else {
         // The key vector straight from the key rows (zero past the last key).
-        let key = |c: usize, v: usize| {
-            let lanes: [f32; L] = core::array::from_fn(|l| {
-                let j = v * L + l;
-                if j < nk { k.row(j).get(c).copied().unwrap_or(0.0) } else { 0.0 }
-            });
-            s.load(&lanes)
-        };
-        attend_with(s, sizes, problem, first_row, out, q, v, |query| scores_by_dim(s, query, (nk, d), scale, key));
+        attend_with(
+            s,
+            sizes,
+            problem,
+            first_row,
+            out,
+            q,
+            v,
+            #[inline(always)]
+            |query: &[f32]| {
+                scores_by_dim(
+                    s,
+                    query,
+                    (nk, d),
+                    scale,
+                    #[inline(always)]
+                    |c: usize, v: usize| {
+                        let lanes: [f32; L] = core::array::from_fn(|l| {
+                            let j = v * L + l;
+                            if j < nk { k.row(j).get(c).copied().unwrap_or(0.0) } else { 0.0 }
+                        });
+                        s.load(&lanes)
+                    },
+                )
+            },
+        );
     }
 }
 
@@ -274,7 +322,7 @@ fn scores_by_key<'a, const L: usize, S: Simd<L>>(
             break;
         }
     }
-    lanes.map(|l| s.load(&l))
+    s.load_all(&lanes)
 }
 
 /// The engine, with `scores(query)` the scaled scores of a query (lane `j`

@@ -78,7 +78,7 @@ pub(crate) fn axpy_rows_with<const L: usize, S: Simd<L>>(s: S, acc: &mut [f32], 
             *slot = row;
         }
         let [(r0, t0), (r1, t1), (r2, t2), (r3, t3)] = four.map(|row| row.as_chunks::<L>());
-        let wv = [w0, w1, w2, w3].map(|w| s.splat(w));
+        let wv = [s.splat(w0), s.splat(w1), s.splat(w2), s.splat(w3)];
         let (av, at) = acc.as_chunks_mut::<L>();
         for ((((a, x0), x1), x2), x3) in av.iter_mut().zip(r0).zip(r1).zip(r2).zip(r3) {
             let mut sum = s.load(a);

@@ -191,14 +191,19 @@ fn dot_tile<const L: usize, S: Simd<L>, const MR: usize, const NR: usize>(
     let steps = xv.first().map_or(0, |(v, _)| v.len());
     let xq = xv.map(|(v, _)| v.as_chunks::<UNROLL>().0);
     let wq = wv.map(|(v, _)| v.as_chunks::<UNROLL>().0);
-    // Four vectors per row per bounds check.
+    // Four vectors per row per bounds check. Loops, not `map`, wherever
+    // vectors are made: a closure the optimizer leaves out of line runs
+    // without the backend's target features.
     for c in 0..steps / UNROLL {
         // By reference: each vector is loaded where it is used.
         let a: [&[[f32; L]; UNROLL]; MR] = xq.map(|r| r.get(c).unwrap_or(&[[0.0; L]; UNROLL]));
         let b: [&[[f32; L]; UNROLL]; NR] = wq.map(|r| r.get(c).unwrap_or(&[[0.0; L]; UNROLL]));
         for u in 0..UNROLL {
             // `get`: no index panic where the loop stays rolled (opt-level "s").
-            let bv: [S::V; NR] = b.map(|r| r.get(u).map_or(s.zero(), |v| s.load(v)));
+            let mut bv = [s.zero(); NR];
+            for (bv, r) in bv.iter_mut().zip(&b) {
+                *bv = r.get(u).map_or(s.zero(), |v| s.load(v));
+            }
             for (acc, a) in acc.iter_mut().zip(&a) {
                 let av = a.get(u).map_or(s.zero(), |v| s.load(v));
                 for (acc, &bv) in acc.iter_mut().zip(&bv) {
@@ -208,7 +213,10 @@ fn dot_tile<const L: usize, S: Simd<L>, const MR: usize, const NR: usize>(
         }
     }
     for c in steps / UNROLL * UNROLL..steps {
-        let bv: [S::V; NR] = wv.map(|(v, _)| s.load(v.get(c).unwrap_or(&[0.0; L])));
+        let mut bv = [s.zero(); NR];
+        for (bv, (v, _)) in bv.iter_mut().zip(&wv) {
+            *bv = s.load(v.get(c).unwrap_or(&[0.0; L]));
+        }
         for (acc, (xr, _)) in acc.iter_mut().zip(&xv) {
             let av = s.load(xr.get(c).unwrap_or(&[0.0; L]));
             for (acc, &bv) in acc.iter_mut().zip(&bv) {
@@ -216,17 +224,25 @@ fn dot_tile<const L: usize, S: Simd<L>, const MR: usize, const NR: usize>(
             }
         }
     }
-    let tails_x = xv.map(|(_, t)| t);
-    if !tails_x[0].is_empty() {
-        let bt: [S::V; NR] = wv.map(|(_, t)| s.load_padded(t, 0.0));
-        for (acc, t) in acc.iter_mut().zip(tails_x) {
+    if !xv[0].1.is_empty() {
+        let mut bt = [s.zero(); NR];
+        for (bt, (_, t)) in bt.iter_mut().zip(&wv) {
+            *bt = s.load_padded(t, 0.0);
+        }
+        for (acc, (_, t)) in acc.iter_mut().zip(&xv) {
             let at = s.load_padded(t, 0.0);
             for (acc, &bt) in acc.iter_mut().zip(&bt) {
                 *acc = s.mul_add(at, bt, *acc);
             }
         }
     }
-    acc.map(|row| row.map(|a| s.reduce_add(a)))
+    let mut sums = [[0.0; NR]; MR];
+    for (sums, acc) in sums.iter_mut().zip(&acc) {
+        for (sum, &a) in sums.iter_mut().zip(acc) {
+            *sum = s.reduce_add(a);
+        }
+    }
+    sums
 }
 
 /// `rows · len` as a chunk size: saturating, and never 0 (a zero size is

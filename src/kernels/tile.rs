@@ -31,7 +31,7 @@ pub(crate) fn rows_times_panel<const L: usize, S: Simd<L>, const MR: usize, cons
     acc: &mut [[S::V; NV]; MR],
 ) {
     for (k, b) in panel.iter().enumerate() {
-        let b = b.map(|lanes| s.load(&lanes));
+        let b = s.load_all(b);
         for (acc, row) in acc.iter_mut().zip(rows) {
             let x = s.splat(row[k]);
             for (acc, &b) in acc.iter_mut().zip(&b) {
@@ -51,7 +51,7 @@ pub(crate) fn weights_times_rows<'a, const L: usize, S: Simd<L>, const MR: usize
     acc: &mut [[S::V; NV]; MR],
 ) {
     for (w, row) in pairs {
-        let b = row.map(|lanes| s.load(&lanes));
+        let b = s.load_all(row);
         for (acc, &w) in acc.iter_mut().zip(w) {
             let x = s.splat(w);
             for (acc, &b) in acc.iter_mut().zip(&b) {

@@ -101,12 +101,29 @@ pub(crate) trait Simd<const L: usize>: Copy + Send + Sync {
     /// Maximum of the lanes by the halving tree (NaN lanes lose to numbers).
     fn reduce_max(self, v: Self::V) -> f32;
 
+    /// Every vector of `lanes`, loaded. Hot paths build vector arrays with
+    /// loops like this one, never `map` or `from_fn`: a closure the optimizer
+    /// leaves out of line runs without the backend's target features, so
+    /// every intrinsic in it becomes a call.
+    #[inline(always)]
+    fn load_all<const N: usize>(self, lanes: &[[f32; L]; N]) -> [Self::V; N] {
+        let mut v = [self.zero(); N];
+        for (v, lanes) in v.iter_mut().zip(lanes) {
+            *v = self.load(lanes);
+        }
+        v
+    }
+
     /// Lane `j` = the sum of the lanes of `v[j]`, each by a fixed pairwise
     /// tree of `log₂L` levels (the halving tree here; the x86 backends use
     /// their transposing adds, which pair adjacent lanes first).
     #[inline(always)]
     fn reduce_add_each(self, v: [Self::V; L]) -> Self::V {
-        self.load(&v.map(|v| self.reduce_add(v)))
+        let mut sums = [0.0; L];
+        for (sum, v) in sums.iter_mut().zip(v) {
+            *sum = self.reduce_add(v);
+        }
+        self.load(&sums)
     }
 
     /// `L` binary16 values widened to `f32` (exact).

@@ -142,7 +142,11 @@ impl Simd<8> for Avx2 {
     }
     #[inline(always)]
     fn reduce_add_each(self, v: [F32x8; 8]) -> F32x8 {
-        F32x8(transpose_sum(v.map(|v| v.0)))
+        let mut raw = [avx2!(_mm256_setzero_ps()); 8];
+        for (slot, v) in raw.iter_mut().zip(v) {
+            *slot = v.0;
+        }
+        F32x8(transpose_sum(raw))
     }
     #[inline(always)]
     fn reduce_max(self, v: F32x8) -> f32 {

@@ -152,14 +152,15 @@ impl Simd<16> for Avx512 {
     fn reduce_add_each(self, v: [F32x16; 16]) -> F32x16 {
         // Each vector's upper half onto its lower half, then two 8-way
         // transposing sums.
-        let folded = v.map(|v| {
+        // Loops, not `map`: a closure the optimizer leaves out of line runs
+        // without the backend's target features (every intrinsic a call).
+        let mut folded = [[avx512!(_mm256_setzero_ps()); 8]; 2];
+        for (slot, v) in folded.as_flattened_mut().iter_mut().zip(v) {
             let (hi, lo) = halves(v.0);
-            avx512!(_mm256_add_ps(lo, hi))
-        });
-        let (first, second) = folded.split_at(8);
-        let pick =
-            |part: &[__m256]| core::array::from_fn(|i| part.get(i).copied().unwrap_or(avx512!(_mm256_setzero_ps())));
-        let (lo, hi) = (transpose_sum(pick(first)), transpose_sum(pick(second)));
+            *slot = avx512!(_mm256_add_ps(lo, hi));
+        }
+        let [first, second] = folded;
+        let (lo, hi) = (transpose_sum(first), transpose_sum(second));
         F32x16(avx512!(_mm512_castpd_ps(_mm512_insertf64x4::<1>(
             _mm512_castpd256_pd512(_mm256_castps_pd(lo)),
             _mm256_castps_pd(hi)
