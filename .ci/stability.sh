@@ -12,7 +12,8 @@
 #   scalar      default build (with_backend)  =  --features force-scalar
 #   f32x4       default build                 =  --no-default-features (SSE2, no dispatch)
 #   f32x8-fma   default build (dispatched)    =  -C target-feature=+avx2,+fma,+f16c
-#   f32x16-fma  default build (dispatched)    =  -C target-feature=+avx512f (where the CPU has it)
+#   f32x16-fma  default build (dispatched)    =  -C target-feature=+avx512f,+avx512bw (where the CPU
+#               has them; wide 1.7 does not compile with avx512f alone)
 #
 # plus the native build (-C target-cpu=native), compared with all of them.
 # The last step checks that every pair above was recorded and is identical.
@@ -40,10 +41,10 @@ if has avx2 && has fma && has f16c; then
 else
     echo "notice: this CPU has no AVX2+FMA+F16C: the f32x8 backend is neither dispatched nor built statically here"
 fi
-if has avx512f; then
-    RUSTFLAGS="-C target-feature=+avx512f" record avx512-static --target-dir target/avx512
+if has avx512f && has avx512bw; then
+    RUSTFLAGS="-C target-feature=+avx512f,+avx512bw" record avx512-static --target-dir target/avx512
 else
-    echo "notice: this CPU has no AVX-512F: the f32x16 backend is not run here (neither dispatched nor built statically)"
+    echo "notice: this CPU has no AVX-512F+BW: the f32x16 backend is not run here (neither dispatched nor built statically)"
 fi
 RUSTFLAGS="-C target-cpu=native" record native --target-dir target/native
 
@@ -61,4 +62,4 @@ same() {
 same scalar default force-scalar
 same f32x4 default sse2-static
 if has avx2 && has fma && has f16c; then same f32x8-fma default avx2-static; fi
-if has avx512f; then same f32x16-fma default avx512-static; fi
+if has avx512f && has avx512bw; then same f32x16-fma default avx512-static; fi
