@@ -11,6 +11,7 @@ seed toy's K and V are also written in binary16 and bfloat16 bits (nearest,
 ties to even), with numpy's float64 result on those rounded values.
 Run from anywhere: python3 capi/scripts/c_vectors.py
 """
+import math
 import pathlib
 import re
 import struct
@@ -71,6 +72,20 @@ def bf16_bits(x):
     return ((u + 0x7FFF + ((u >> 16) & 1)) >> 16).astype(np.uint16)
 
 
+def softmax_times_v(q, k, v):
+    """softmax(q·kᵀ/2)·v in float64, the same bits on every CPU: exact sums
+    (math.fsum) and glibc's exp, not numpy's matmul and exp, whose AVX-512
+    paths differ from the others in the last bit."""
+    out = []
+    for qi in q:
+        s = [math.fsum(a * b for a, b in zip(qi, kj)) / 2.0 for kj in k]
+        top = max(s)
+        w = [math.exp(x - top) for x in s]
+        total = math.fsum(w)
+        out.append([math.fsum(wj / total * vj[c] for wj, vj in zip(w, v)) for c in range(len(v[0]))])
+    return np.array(out)
+
+
 def seed_kv16(seed):
     """The toy's K and V as 16-bit bits, and numpy's output on the rounded values."""
     q = to_f32(seed["Q"][1]).astype(np.float64).reshape(3, 4)
@@ -82,9 +97,7 @@ def seed_kv16(seed):
     ]:
         kb, vb = bits(k32), bits(v32)
         k, v = widen(kb).reshape(5, 4), widen(vb).reshape(5, 6)
-        s = q @ k.T / 2.0
-        w = np.exp(s - s.max(axis=1, keepdims=True))
-        out = (w / w.sum(axis=1, keepdims=True)) @ v
+        out = softmax_times_v(q, k, v)
         text += array("uint16_t", f"SEED_K_{kind}", [f"0x{b:04X}" for b in kb], 8)
         text += array("uint16_t", f"SEED_V_{kind}", [f"0x{b:04X}" for b in vb], 8)
         text += array("double", f"SEED_OUT_{kind}", [f64(x) for x in out.ravel()], 4)
