@@ -338,25 +338,43 @@ struct Pv<'p, 'a, const L: usize, S: Simd<L>, E, const MASKED: bool> {
 }
 
 impl<const L: usize, S: Simd<L>, E: KvElement, const MASKED: bool> Pv<'_, '_, L, S, E, MASKED> {
-    /// Whole passes of `NV` vectors, then single vectors, then the tail.
+    /// Whole passes of `NV` vectors; the vectors left over in passes of 8,
+    /// 4 and 2 where `NV` is larger (one accumulator per pass would leave
+    /// the multiply-adds waiting on each other: `dv` = 64 is a quarter pass
+    /// on AVX-512), then single vectors, then the tail.
     #[inline(always)]
     fn run<const NV: usize>(&self, out: &mut [f32]) {
         let (body, tail) = out.as_chunks_mut::<L>();
-        let mut passes = body.chunks_exact_mut(NV);
         let mut col = 0;
-        for pass in &mut passes {
-            if let Some(pass) = pass.first_chunk_mut::<NV>() {
-                self.columns(pass, col);
-            }
-            col += NV;
+        let mut rest = self.passes::<NV>(body, &mut col);
+        if NV > 8 {
+            rest = self.passes::<8>(rest, &mut col);
         }
-        for x in passes.into_remainder() {
+        if NV > 4 {
+            rest = self.passes::<4>(rest, &mut col);
+            rest = self.passes::<2>(rest, &mut col);
+        }
+        for x in rest {
             self.columns::<1>(core::array::from_mut(x), col);
             col += 1;
         }
         if !tail.is_empty() {
             self.tail(tail, col * L);
         }
+    }
+
+    /// Whole passes of `N` vectors over `body` from column `*col` (which
+    /// moves past them); the vectors left over.
+    #[inline(always)]
+    fn passes<'o, const N: usize>(&self, body: &'o mut [[f32; L]], col: &mut usize) -> &'o mut [[f32; L]] {
+        let mut passes = body.chunks_exact_mut(N);
+        for pass in &mut passes {
+            if let Some(pass) = pass.first_chunk_mut::<N>() {
+                self.columns(pass, *col);
+            }
+            *col += N;
+        }
+        passes.into_remainder()
     }
 
     /// The keys to fold in: `(key, weight)`.
