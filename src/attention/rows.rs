@@ -16,7 +16,7 @@
 //!   exponential);
 //! - `P·V`: the output row in passes of `NV` vectors held in registers
 //!   (`NV·L` columns: 16 on the portable backend, 64 on AVX2, 256 on
-//!   AVX-512), each pass folding in the weighted V rows of the block's
+//!   AVX-512, narrower passes for narrower rows), each pass folding in the weighted V rows of the block's
 //!   visible keys (a masked key's V row is never read). The first block
 //!   starts the accumulators at zero; later ones rescale them on load.
 //!
@@ -214,8 +214,10 @@ fn dot_group<const L: usize, S: Simd<L>, E: KvElement>(s: S, query: &[f32], keys
     // (a loop, not `map`: an empty stand-in per key would give every
     // accumulator a zero path of its own).
     let mut kv: [&[[E; L]]; L] = [&[]; L];
-    for (kv, k) in kv.iter_mut().zip(&keys) {
-        *kv = k.as_chunks::<L>().0.get(..n)?;
+    if !L.is_multiple_of(8) {
+        for (kv, k) in kv.iter_mut().zip(&keys) {
+            *kv = k.as_chunks::<L>().0.get(..n)?;
+        }
     }
     let tail = |k: &[E]| s.load_kv_padded(k.get(n * L..n * L + qt.len()).unwrap_or_default(), 0.0);
     let mut acc = [s.zero(); L];
@@ -229,8 +231,9 @@ fn dot_group<const L: usize, S: Simd<L>, E: KvElement>(s: S, query: &[f32], keys
         // one zip over the query and its keys: every query vector loaded
         // once per pass.
         if L.is_multiple_of(8) {
-            for (acc, kv) in acc.as_chunks_mut::<8>().0.iter_mut().zip(kv.as_chunks::<8>().0) {
-                *acc = dot8(s, qv, kv);
+            // The eights' K slices made per eight: fewer live at once.
+            for (acc, keys) in acc.as_chunks_mut::<8>().0.iter_mut().zip(keys.as_chunks::<8>().0) {
+                *acc = dot8(s, qv, &first_vectors(keys, n)?);
             }
         } else {
             for (acc, kv) in acc.as_chunks_mut::<4>().0.iter_mut().zip(kv.as_chunks::<4>().0) {
@@ -245,6 +248,16 @@ fn dot_group<const L: usize, S: Simd<L>, E: KvElement>(s: S, query: &[f32], keys
         }
     }
     Some(s.reduce_add_each(acc))
+}
+
+/// The first `n` vectors of each key (`None` if one is shorter).
+#[inline(always)]
+fn first_vectors<'k, const L: usize, const N: usize, E>(keys: &[&'k [E]; N], n: usize) -> Option<[&'k [[E; L]]; N]> {
+    let mut kv: [&[[E; L]]; N] = [&[]; N];
+    for (kv, k) in kv.iter_mut().zip(keys) {
+        *kv = k.as_chunks::<L>().0.get(..n)?;
+    }
+    Some(kv)
 }
 
 /// Four accumulators of [`dot_group`] (zero for an empty query).
@@ -317,9 +330,13 @@ fn accumulate<const L: usize, S: Simd<L>, E: KvElement, const MASKED: bool>(
     out: &mut [f32],
 ) {
     let pv = Pv::<L, S, E, MASKED> { s, v, plan, first_key, weights, rescale, first };
-    if S::REGISTERS >= 32 {
+    // Passes no wider than the row: a row of fewer vectors than the widest
+    // pass would go one vector (one accumulator, each multiply-add waiting
+    // on the last) at a time, as `dv` = 64 did on AVX-512.
+    let vectors = out.len() / L;
+    if S::REGISTERS >= 32 && vectors >= 16 {
         pv.run::<16>(out);
-    } else if S::REGISTERS >= 16 {
+    } else if S::REGISTERS >= 16 && vectors >= 8 {
         pv.run::<8>(out);
     } else {
         pv.run::<4>(out);
@@ -338,43 +355,25 @@ struct Pv<'p, 'a, const L: usize, S: Simd<L>, E, const MASKED: bool> {
 }
 
 impl<const L: usize, S: Simd<L>, E: KvElement, const MASKED: bool> Pv<'_, '_, L, S, E, MASKED> {
-    /// Whole passes of `NV` vectors; the vectors left over in passes of 8,
-    /// 4 and 2 where `NV` is larger (one accumulator per pass would leave
-    /// the multiply-adds waiting on each other: `dv` = 64 is a quarter pass
-    /// on AVX-512), then single vectors, then the tail.
+    /// Whole passes of `NV` vectors, then single vectors, then the tail.
     #[inline(always)]
     fn run<const NV: usize>(&self, out: &mut [f32]) {
         let (body, tail) = out.as_chunks_mut::<L>();
+        let mut passes = body.chunks_exact_mut(NV);
         let mut col = 0;
-        let mut rest = self.passes::<NV>(body, &mut col);
-        if NV > 8 {
-            rest = self.passes::<8>(rest, &mut col);
+        for pass in &mut passes {
+            if let Some(pass) = pass.first_chunk_mut::<NV>() {
+                self.columns(pass, col);
+            }
+            col += NV;
         }
-        if NV > 4 {
-            rest = self.passes::<4>(rest, &mut col);
-            rest = self.passes::<2>(rest, &mut col);
-        }
-        for x in rest {
+        for x in passes.into_remainder() {
             self.columns::<1>(core::array::from_mut(x), col);
             col += 1;
         }
         if !tail.is_empty() {
             self.tail(tail, col * L);
         }
-    }
-
-    /// Whole passes of `N` vectors over `body` from column `*col` (which
-    /// moves past them); the vectors left over.
-    #[inline(always)]
-    fn passes<'o, const N: usize>(&self, body: &'o mut [[f32; L]], col: &mut usize) -> &'o mut [[f32; L]] {
-        let mut passes = body.chunks_exact_mut(N);
-        for pass in &mut passes {
-            if let Some(pass) = pass.first_chunk_mut::<N>() {
-                self.columns(pass, *col);
-            }
-            *col += N;
-        }
-        passes.into_remainder()
     }
 
     /// The keys to fold in: `(key, weight)`.
