@@ -40,11 +40,13 @@ impl Region {
 /// `Aliasing` if an output overlaps an input or another output. Inputs may
 /// overlap each other (K and V may be one buffer).
 pub(crate) fn disjoint(outputs: &[Region], inputs: &[Region]) -> Result<(), SdpaStatus> {
-    for (i, out) in outputs.iter().enumerate() {
-        let others = outputs.iter().skip(i + 1).chain(inputs);
-        if others.into_iter().any(|r| out.overlaps(*r)) {
+    let mut rest = outputs;
+    while let [out, others @ ..] = rest {
+        let touches = |regions: &[Region]| regions.iter().any(|r| out.overlaps(*r));
+        if touches(others) || touches(inputs) {
             return Err(SdpaStatus::Aliasing);
         }
+        rest = others;
     }
     Ok(())
 }

@@ -311,19 +311,9 @@ fn scores_by_key<'a, const L: usize, S: Simd<L>>(
     keys: impl Iterator<Item = &'a [f32]>,
     scale: f32,
 ) -> [S::V; MAX_VECTORS] {
-    let mut keys = keys.peekable();
     let mut lanes = [[f32::NEG_INFINITY; L]; MAX_VECTORS];
-    // Driven by the keys, a vector at a time (a loop over all lanes would be
-    // unrolled with a check per lane hoisted out of the query loop).
-    for vector in lanes.iter_mut() {
-        for lane in vector.iter_mut() {
-            if let Some(key) = keys.next() {
-                *lane = query.iter().zip(key).fold(0.0, |acc, (&x, &k)| x * k + acc) * scale;
-            }
-        }
-        if keys.peek().is_none() {
-            break;
-        }
+    for (lane, key) in lanes.as_flattened_mut().iter_mut().zip(keys) {
+        *lane = query.iter().zip(key).fold(0.0, |acc, (&x, &k)| x * k + acc) * scale;
     }
     s.load_all(&lanes)
 }
@@ -345,10 +335,10 @@ fn attend_with<'a, const L: usize, S: Simd<L>>(
     let (nk, dv) = (sizes.nk.min(MAX), sizes.dv.min(MAX));
     let key_vectors = nk.div_ceil(L).min(MAX_VECTORS);
     let rows = out.len().min(problem.nq.saturating_sub(first_row));
-    // Row indices from the rows present (`first_row` may be near `usize::MAX`).
-    for (k, row) in out.rows(rows).enumerate() {
-        let i = first_row + k;
-        let mut scores = scores(q.row(i));
+    // The query rows walked in order from `first_row` (no per-row index
+    // arithmetic; `rows` stops at the last query).
+    for (row, query) in out.rows(rows).zip(q.each().skip(first_row)) {
+        let mut scores = scores(query);
         let max = scores.iter().take(key_vectors).fold(s.splat(f32::NEG_INFINITY), |m, x| s.max(*x, m));
         let max = s.reduce_max(max);
         // Every score −∞ (an infinite query entry meeting keys of the
