@@ -12,6 +12,11 @@
 #   (b)+(c) the C firmware (capi/tests/firmware: sdpa_attention and the C peer), same board,
 #   (a) the Rust bench for thumbv6m-none-eabi on microbit (Cortex-M0).
 # The report (markdown) goes to stdout and target/insn-count/report.md.
+# Then the softmax's exp on the Cortex-M4F (scripts/exp_cost.py): the
+# instructions of the inlined exp_nonpositive, found by their inline frames
+# in the debug info, per element exponentiated (one `lsl #23` each); with
+# EXP_GATE=fail (firmware/gates, or the environment) it fails above 25 on
+# causal256, full64 and decode256 (issue 13).
 # Needs: rustup targets thumbv7em-none-eabihf and thumbv6m-none-eabi,
 # qemu-system-arm (with plugin support), gcc, arm-none-eabi-gcc/binutils, python3.
 set -euo pipefail
@@ -24,6 +29,12 @@ case "${1:-}" in
     --update) update=(--update) ;;
     "") ;;
     *) echo "usage: $0 [--update]" >&2; exit 2 ;;
+esac
+exp_gate=${EXP_GATE:-$(sed -n 's/^EXP_GATE=//p' "$firmware/gates")}
+case "$exp_gate" in
+    fail) exp_flag=(--fail) ;;
+    report) exp_flag=() ;;
+    *) echo "count.sh: EXP_GATE must be report or fail, not '$exp_gate'" >&2; exit 1 ;;
 esac
 mkdir -p "$out"
 
@@ -67,3 +78,6 @@ python3 -B "$firmware/scripts/insn_report.py" \
     --run thumbv7em-none-eabihf "$out/c/firmware.elf" "$out/c-m4f.counts" "$out/c-m4f.log" \
     --run thumbv6m-none-eabi "$rust_m0" "$out/rust-m0.counts" "$out/rust-m0.log" \
     --figures "$figures" --markdown "$out/report.md" "${update[@]}"
+# The exp per element (see the top; EXP_GATE).
+python3 -B "$firmware/scripts/exp_cost.py" "$rust_m4" "$out/rust-m4f.counts" "$out/rust-m4f.log" "${exp_flag[@]}" |
+    tee -a "$out/report.md"

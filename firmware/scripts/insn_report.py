@@ -248,10 +248,15 @@ class Run:
         return None
 
 
+def pairs(key):
+    """Visible (query, key) pairs of a workload (causal: top-left)."""
+    _, nq, nk, _, _, causal = WORKLOADS[key]
+    return sum(min(i + 1, nk) for i in range(nq)) if causal else nq * nk
+
+
 def macs(key):
-    _, nq, nk, d, dv, causal = WORKLOADS[key]
-    pairs = sum(min(i + 1, nk) for i in range(nq)) if causal else nq * nk
-    return pairs * (d + dv)
+    _, _, _, d, dv, _ = WORKLOADS[key]
+    return pairs(key) * (d + dv)
 
 
 def collect(runs):
