@@ -18,7 +18,7 @@ cd "$(dirname "$0")/.."
 
     echo "--- benches compile, dispatched code fully inlined (default flags)"
     cargo bench --no-run
-    bash ../scripts/check_inlined.sh $(for b in suite layer; do ls -t target/release/deps/"$b"-* | grep -v '\.d$' | head -1; done)
+    python3 ../scripts/check_inlined.py $(for b in suite layer; do ls -t target/release/deps/"$b"-* | grep -v '\.d$' | head -1; done)
 
     echo "--- one pass of every benchmark (peers checked against sdpa first)"
     cargo bench --bench suite -- --test

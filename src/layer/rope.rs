@@ -167,8 +167,9 @@ impl<const HD: usize> Rotation<HD> {
         r
     }
 
-    /// Rotates one head vector.
-    #[inline]
+    /// Rotates one head vector. Inlined into the caller's backend: out of
+    /// line, a dispatched build compiled it for the SSE2 baseline.
+    #[inline(always)]
     pub(crate) fn apply(&self, x: &mut [f32; HD]) {
         let half = HD / 2;
         let angles = self.cos.iter().zip(&self.sin).take(half);
