@@ -187,8 +187,7 @@ fn engine<'a, const L: usize, S: Simd<L>>(
 ) {
     let (nk, d) = (sizes.nk.min(MAX), sizes.d.min(MAX));
     let scale = problem.scale();
-    let mut kt = if S::REGISTERS >= 16 { kt } else { None };
-    if let Some(kt) = kt.as_deref_mut() {
+    if let (Some(kt), true) = (kt, S::REGISTERS >= 16) {
         // kt[c][j] = k[j][c] (zeroed by the caller past the last key).
         for j in 0..nk {
             for (row, &x) in kt.iter_mut().zip(k.row(j)).take(d) {
@@ -197,26 +196,8 @@ fn engine<'a, const L: usize, S: Simd<L>>(
                 }
             }
         }
-    }
-    let kt = kt.as_deref();
-    // Closures as arguments, where they can be `#[inline(always)]`: one
-    // left out of line would run without the backend's target features.
-    if kt.is_none() && by_key && !S::FUSED {
-        attend_with(
-            s,
-            sizes,
-            problem,
-            first_row,
-            out,
-            q,
-            v,
-            // Not `#[inline(always)]`: this branch runs on the unfused
-            // backends only (portable, SSE2), which have no target features
-            // to lose, and forcing it costs the Cortex-M4 C ABI toy 82
-            // instructions.
-            |query: &[f32]| scores_by_key(s, query.get(..d).unwrap_or(query), k.each().take(nk), scale),
-        );
-    } else {
+        // Closures as arguments, where they can be `#[inline(always)]`: one
+        // left out of line would run without the backend's target features.
         attend_with(
             s,
             sizes,
@@ -232,23 +213,53 @@ fn engine<'a, const L: usize, S: Simd<L>>(
                     query,
                     (nk, d),
                     scale,
-                    // The key vector: one load from the transposed scratch,
-                    // or gathered from the key rows (zero past the last
-                    // key). Which one is a constant of the caller's: the
-                    // match folds away.
                     #[inline(always)]
-                    |c: usize, v: usize| match kt {
-                        Some(kt) => {
-                            let lanes = kt.get(c).and_then(|r| r.get(v * L..)).and_then(|r| r.first_chunk::<L>());
-                            lanes.map_or(s.zero(), |x| s.load(x))
-                        }
-                        None => {
-                            let lanes: [f32; L] = core::array::from_fn(|l| {
-                                let j = v * L + l;
-                                if j < nk { k.row(j).get(c).copied().unwrap_or(0.0) } else { 0.0 }
-                            });
-                            s.load(&lanes)
-                        }
+                    |c: usize, v: usize| {
+                        let lanes = kt.get(c).and_then(|r| r.get(v * L..)).and_then(|r| r.first_chunk::<L>());
+                        lanes.map_or(s.zero(), |x| s.load(x))
+                    },
+                )
+            },
+        );
+    } else if by_key && !S::FUSED {
+        attend_with(
+            s,
+            sizes,
+            problem,
+            first_row,
+            out,
+            q,
+            v,
+            // Not `#[inline(always)]`: this branch runs on the unfused
+            // backends only (portable, SSE2), which have no target features
+            // to lose, and forcing it costs the Cortex-M4 C ABI toy 82
+            // instructions.
+            |query: &[f32]| scores_by_key(s, query.get(..d).unwrap_or(query), k.each().take(nk), scale),
+        );
+    } else {
+        // The key vector straight from the key rows (zero past the last key).
+        attend_with(
+            s,
+            sizes,
+            problem,
+            first_row,
+            out,
+            q,
+            v,
+            #[inline(always)]
+            |query: &[f32]| {
+                scores_by_dim(
+                    s,
+                    query,
+                    (nk, d),
+                    scale,
+                    #[inline(always)]
+                    |c: usize, v: usize| {
+                        let lanes: [f32; L] = core::array::from_fn(|l| {
+                            let j = v * L + l;
+                            if j < nk { k.row(j).get(c).copied().unwrap_or(0.0) } else { 0.0 }
+                        });
+                        s.load(&lanes)
                     },
                 )
             },
