@@ -16,9 +16,10 @@
 //!   exponential);
 //! - `P·V`: the output row in passes of `NV` vectors held in registers
 //!   (`NV·L` columns: 16 on the portable backend, 64 on AVX2, 256 on
-//!   AVX-512, narrower passes for narrower rows), each pass folding in the weighted V rows of the block's
-//!   visible keys (a masked key's V row is never read). The first block
-//!   starts the accumulators at zero; later ones rescale them on load.
+//!   AVX-512, narrower passes for narrower rows), each pass folding in the
+//!   weighted V rows of the block's visible keys (a masked key's V row is
+//!   never read). The first block starts the accumulators at zero; later
+//!   ones rescale them on load.
 //!
 //! Every vector operation works on one query row: results do not depend
 //! on which rows a call computes.

@@ -45,7 +45,7 @@ pub fn linear(x: &[f32], weight: &[f32], bias: Option<&[f32]>, out: &mut [f32], 
     };
     let x = x.get(..tokens * in_features).unwrap_or_default();
     let out = out.get_mut(..tokens * n_out).unwrap_or_default();
-    dispatch!(|s| projection.apply(s, x, in_features, out, n_out))
+    dispatch!(|s| projection.apply(s, x, out))
 }
 
 /// `(out_features, tokens)` of a [`linear`] call as its docs define them;
@@ -71,42 +71,28 @@ pub(crate) struct Projection<'a> {
 const WEIGHT_BLOCK_BYTES: usize = 128 * 1024;
 
 impl Projection<'_> {
-    /// `out[t·out_stride + o] = bias[o] + x[t·x_stride ..]·weight[o]` for every
-    /// whole input row of `x` that has a whole output row in `out`.
+    /// `out[t·n_out + o] = bias[o] + x[t·n_in ..]·weight[o]` for every whole
+    /// input row of `x` that has a whole output row in `out`.
     #[inline(always)]
-    pub(crate) fn apply<const L: usize, S: Simd<L>>(
-        &self,
-        s: S,
-        x: &[f32],
-        x_stride: usize,
-        out: &mut [f32],
-        out_stride: usize,
-    ) {
+    pub(crate) fn apply<const L: usize, S: Simd<L>>(&self, s: S, x: &[f32], out: &mut [f32]) {
         if S::REGISTERS >= 32 {
             // 4 × 3: 6 × 4 spills in every build, 4 × 4 in a default
             // (runtime-dispatched) build. Measured on Zen 4, 128 tokens,
             // 768 → 768: 6 × 4 4.3 ms, 4 × 4 1.76 ms native but 3.3 ms
             // default, 4 × 3 1.77 ms native and 1.75 ms default.
-            self.gemm::<L, S, 4, 3>(s, x, x_stride, out, out_stride);
+            self.gemm::<L, S, 4, 3>(s, x, out);
         } else if S::REGISTERS >= 16 {
-            self.gemm::<L, S, 3, 3>(s, x, x_stride, out, out_stride);
+            self.gemm::<L, S, 3, 3>(s, x, out);
         } else {
-            self.gemm::<L, S, 2, 2>(s, x, x_stride, out, out_stride);
+            self.gemm::<L, S, 2, 2>(s, x, out);
         }
     }
 
     /// The blocked GEMM with `MR × NR` register tiles.
     #[inline(always)]
-    fn gemm<const L: usize, S: Simd<L>, const MR: usize, const NR: usize>(
-        &self,
-        s: S,
-        x: &[f32],
-        x_stride: usize,
-        out: &mut [f32],
-        out_stride: usize,
-    ) {
+    fn gemm<const L: usize, S: Simd<L>, const MR: usize, const NR: usize>(&self, s: S, x: &[f32], out: &mut [f32]) {
         let (n_in, n_out) = (self.n_in, self.n_out);
-        if n_in == 0 || n_out == 0 || x_stride < n_in || out_stride < n_out {
+        if n_in == 0 || n_out == 0 {
             return;
         }
         let block_rows = (WEIGHT_BLOCK_BYTES / 4 / n_in).max(1).div_ceil(NR) * NR;
@@ -116,8 +102,7 @@ impl Projection<'_> {
         // panic path the no-panic proof rejects.
         for block in &mut self.weight.chunks(size(block_rows, n_in)) {
             let rows = block.len() / n_in;
-            let mut rows_in =
-                x.chunks(x_stride.max(1)).map_while(|r| r.get(..n_in)).zip(out.chunks_mut(out_stride.max(1)));
+            let mut rows_in = x.chunks(n_in.max(1)).map_while(|r| r.get(..n_in)).zip(out.chunks_mut(n_out.max(1)));
             loop {
                 let mut xt: [&[f32]; MR] = [&[]; MR];
                 let mut yt: [&mut [f32]; MR] = core::array::from_fn(|_| &mut [][..]);

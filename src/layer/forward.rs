@@ -270,7 +270,7 @@ pub(crate) fn project<const L: usize, S: Simd<L>>(
         let x = x.get(first * n_in..).unwrap_or_default();
         s.vectorize(
             #[inline(always)]
-            || projection.apply(s, x, n_in, block.data, n_out),
+            || projection.apply(s, x, block.data),
         )
     });
 }

@@ -193,24 +193,13 @@ macro_rules! term_setters {
             HeadOptions { inner: self.inner.$set($Term::PerKey($k), Broadcast::Shared) }
         }
 
-        $(#[$head])*
-        pub const fn $head_name(self, $q: &'a [[[$T; NK]; NQ]; H]) -> Self {
-            HeadOptions { inner: self.inner.$set($Term::PerQuery($q.as_flattened().as_flattened()), Broadcast::PerHead) }
+        term_setters! {
+            @one_per $T, $Term, $set, $q, $k, PerHead, H;
+            $(#[$head])* $head_name, $(#[$head_key])* $head_key_name
         }
-
-        $(#[$head_key])*
-        pub const fn $head_key_name(self, $k: &'a [[$T; NK]; H]) -> Self {
-            HeadOptions { inner: self.inner.$set($Term::PerKey($k.as_flattened()), Broadcast::PerHead) }
-        }
-
-        $(#[$batch])*
-        pub const fn $batch_name(self, $q: &'a [[[$T; NK]; NQ]; B]) -> Self {
-            HeadOptions { inner: self.inner.$set($Term::PerQuery($q.as_flattened().as_flattened()), Broadcast::PerBatch) }
-        }
-
-        $(#[$batch_key])*
-        pub const fn $batch_key_name(self, $k: &'a [[$T; NK]; B]) -> Self {
-            HeadOptions { inner: self.inner.$set($Term::PerKey($k.as_flattened()), Broadcast::PerBatch) }
+        term_setters! {
+            @one_per $T, $Term, $set, $q, $k, PerBatch, B;
+            $(#[$batch])* $batch_name, $(#[$batch_key])* $batch_key_name
         }
 
         $(#[$batch_head])*
@@ -222,6 +211,22 @@ macro_rules! term_setters {
         $(#[$batch_head_key])*
         pub const fn $batch_head_key_name(self, $k: &'a [[[$T; NK]; H]; B]) -> Self {
             HeadOptions { inner: self.inner.$set($Term::PerKey($k.as_flattened().as_flattened()), Broadcast::PerBatchHead) }
+        }
+    };
+    // The two setters of a broadcast with one term per index `0 .. $N`
+    // (`PerHead`: per query head, `PerBatch`: per batch entry).
+    (
+        @one_per $T:ty, $Term:ident, $set:ident, $q:ident, $k:ident, $Broadcast:ident, $N:ident;
+        $(#[$query:meta])* $query_name:ident, $(#[$key:meta])* $key_name:ident
+    ) => {
+        $(#[$query])*
+        pub const fn $query_name(self, $q: &'a [[[$T; NK]; NQ]; $N]) -> Self {
+            HeadOptions { inner: self.inner.$set($Term::PerQuery($q.as_flattened().as_flattened()), Broadcast::$Broadcast) }
+        }
+
+        $(#[$key])*
+        pub const fn $key_name(self, $k: &'a [[$T; NK]; $N]) -> Self {
+            HeadOptions { inner: self.inner.$set($Term::PerKey($k.as_flattened()), Broadcast::$Broadcast) }
         }
     };
 }
@@ -421,36 +426,6 @@ impl<'a, const B: usize, const H: usize, const NQ: usize, const NK: usize> HeadO
     }
 }
 
-/// Compile-time checks of a multi-head shape.
-struct Sizes<
-    const B: usize,
-    const H: usize,
-    const KVH: usize,
-    const NQ: usize,
-    const NK: usize,
-    const D: usize,
-    const DV: usize,
->;
-
-impl<
-    const B: usize,
-    const H: usize,
-    const KVH: usize,
-    const NQ: usize,
-    const NK: usize,
-    const D: usize,
-    const DV: usize,
-> Sizes<B, H, KVH, NQ, NK, D, DV>
-{
-    const CHECK: () = {
-        assert!(
-            B > 0 && H > 0 && KVH > 0 && NQ > 0 && NK > 0 && D > 0 && DV > 0,
-            "sdpa::multihead: B, H, KVH, NQ, NK, D and DV must all be non-zero"
-        );
-        assert!(KVH > 0 && H.is_multiple_of(KVH), "sdpa::multihead: KVH must divide H");
-    };
-}
-
 /// Multi-head attention with sizes in the types: for every batch entry `b`
 /// and query head `h`, `out[b, h] = attention(q[b, h], k[b, g], v[b, g])`
 /// with kv head `g = h / (H / KVH)` (PyTorch's `enable_gqa`; `KVH = 1` is
@@ -509,7 +484,14 @@ pub fn attention<
     out: HeadsMut<'_, B, H, NQ, DV>,
     options: &HeadOptions<'_, B, H, NQ, NK>,
 ) {
-    let () = Sizes::<B, H, KVH, NQ, NK, D, DV>::CHECK;
+    // Compile-time checks of the shape.
+    const {
+        assert!(
+            B > 0 && H > 0 && KVH > 0 && NQ > 0 && NK > 0 && D > 0 && DV > 0,
+            "sdpa::multihead: B, H, KVH, NQ, NK, D and DV must all be non-zero"
+        );
+        assert!(KVH > 0 && H.is_multiple_of(KVH), "sdpa::multihead: KVH must divide H");
+    }
     let shape = Shape { batch: B, q_heads: H, kv_heads: KVH, queries: NQ, keys: NK, head_dim: D, value_dim: DV };
     let call = Call {
         shape,
