@@ -21,8 +21,9 @@ use crate::simd::{Simd, dispatch};
 /// output is computed with the same operation order whatever tile it falls
 /// in (so one token alone, a decode step, gives bit for bit the row it gets
 /// in a block): one vector accumulator over the `in_features / L` full lanes
-/// in order, the zero-padded tail, a lane reduction (halving tree), then the
-/// bias. Error per output: `γ(n/L + log₂L + 2) · (|b| + Σ|x·w|)` with
+/// in order, the zero-padded tail, a lane reduction (a fixed pairwise tree of
+/// `log₂L` levels: the halving tree, or the x86 backends' transposing sum),
+/// then the bias. Error per output: `γ(n/L + log₂L + 2) · (|b| + Σ|x·w|)` with
 /// `γ(k) = k·2⁻²⁴`.
 ///
 /// ```
@@ -226,9 +227,25 @@ fn dot_tile<const L: usize, S: Simd<L>, const MR: usize, const NR: usize>(
         }
     }
     let mut sums = [[0.0; NR]; MR];
-    for (sums, acc) in sums.iter_mut().zip(&acc) {
-        for (sum, &a) in sums.iter_mut().zip(acc) {
-            *sum = s.reduce_add(a);
+    if L >= 8 {
+        // The x86 backends: `L` accumulators at a time through one
+        // transposing sum, a third of the instructions of `L` halving trees.
+        for (sums, acc) in sums.as_flattened_mut().chunks_mut(L).zip(acc.as_flattened().chunks(L)) {
+            let mut group = [s.zero(); L];
+            for (g, &a) in group.iter_mut().zip(acc) {
+                *g = a;
+            }
+            let mut lanes = [0.0; L];
+            s.store(s.reduce_add_each(group), &mut lanes);
+            for (sum, &lane) in sums.iter_mut().zip(&lanes) {
+                *sum = lane;
+            }
+        }
+    } else {
+        for (sums, acc) in sums.iter_mut().zip(&acc) {
+            for (sum, &a) in sums.iter_mut().zip(acc) {
+                *sum = s.reduce_add(a);
+            }
         }
     }
     sums
